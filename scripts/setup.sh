@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for ehmam: Debian tools, a .venv, pinned pip installs in the
+# order fairseq needs. Idempotent: a second run with nothing changed takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+VENV=.venv
+STAMP=$VENV/.ehmam-setup
+
+# --- Debian packages: espeak-ng (speech), sox (resampling), fortunes (sentences) ------
+apt_missing=()
+command -v espeak-ng >/dev/null || apt_missing+=(espeak-ng)
+command -v sox >/dev/null || apt_missing+=(sox)
+[ -d /usr/share/games/fortunes ] || apt_missing+=(fortunes)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "[setup] apt-get install ${apt_missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+fi
+
+# --- Python environment ------------------------------------------------------------
+# The stamp records what was installed; when setup.py and this script are unchanged
+# and the venv imports, there is nothing to do.
+want=$(cat setup.py scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
+   && "$VENV/bin/python" -c "import torch, torchaudio, fairseq, ehmam" 2>/dev/null; then
+  echo "[setup] environment up to date ($VENV)"
+  exit 0
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# Some machines' pip config names local index folders that may be absent; pip warns once
+# per package about each, which buries real messages.
+pip() {
+  "$VENV/bin/python" -m pip "$@" --disable-pip-version-check -q \
+    2> >(grep -v "^WARNING: Location 'file://" >&2)
+}
+pip install --upgrade "pip<26" "setuptools<81" wheel
+# torch and torchaudio must come from the same release; PyPI's 2.11.0 pair loads together.
+echo "[setup] torch, torchaudio"
+pip install torch==2.11.0 torchaudio==2.11.0
+# fairseq builds its Cython/C++ extensions against the torch and numpy already present,
+# so they go first and its build runs without isolation (about 3 minutes, once; pip caches the wheel).
+echo "[setup] numpy, cython, fairseq (first build takes ~3 minutes)"
+pip install "numpy==1.26.4" cython
+pip install --no-build-isolation fairseq-fixed==0.12.3.1
+echo "[setup] ehmam and its test tools"
+pip install hydra-core==1.3.2 omegaconf==2.3.0
+pip install -e ".[test]"
+echo "$want" > "$STAMP"
+echo "[setup] done: $("$VENV/bin/python" -c 'import torch, fairseq; print("torch", torch.__version__, "fairseq", fairseq.__version__)')"

@@ -1,0 +1,26 @@
+"""ehmam: Easy-to-Hard Masked Acoustic Modeling and friends, as a fairseq extension.
+
+Install with ``bash scripts/setup.sh``: torch/torchaudio and fairseq need a fixed order
+(fairseq compiles against the installed torch) that plain ``pip install .`` cannot express,
+so the heavy pins live in that script and are repeated here only as requirements.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="ehmam",
+    version="0.1.0",
+    description="Self-supervised speech and audio representation learning (EH-MAM) on fairseq",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["ehmam", "ehmam.*"]),
+    install_requires=[
+        "torch==2.11.0",
+        "torchaudio==2.11.0",
+        "numpy>=1.21.3,<2",
+        "soundfile>=0.12",
+        "hydra-core==1.3.2",
+        "omegaconf==2.3.0",
+        # fairseq-fixed==0.12.3.1 is required too; scripts/setup.sh installs it with
+        # --no-build-isolation after torch, which a dependency list cannot do.
+    ],
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+)

@@ -1,0 +1,1 @@
+"""Tasks fairseq imports from the plugin (every module here is auto-imported)."""

@@ -12,7 +12,8 @@ STAMP=$VENV/.ehmam-setup
 apt_missing=()
 command -v espeak-ng >/dev/null || apt_missing+=(espeak-ng)
 command -v sox >/dev/null || apt_missing+=(sox)
-[ -d /usr/share/games/fortunes ] || apt_missing+=(fortunes)
+# fortunes-min alone creates the folder; "wisdom" is one of the full package's databases.
+[ -f /usr/share/games/fortunes/wisdom ] || apt_missing+=(fortunes)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "[setup] apt-get install ${apt_missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

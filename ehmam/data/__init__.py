@@ -1,0 +1,1 @@
+"""Audio files, manifests and transcript labels: reading, writing, validating."""

@@ -159,6 +159,9 @@ def validate_manifest(
     manifest = read_manifest(path)
     problems = _label_problems(manifest, [Path(p) for p in label_paths])
     if check_audio:
+        if len(manifest.entries) >= 10_000:
+            logger.info("reading %d audio headers of %s (validate_audio=false skips this)",
+                        len(manifest.entries), manifest.path)
         for entry in manifest.entries:
             problem = _entry_problem(manifest, entry, sample_rate)
             if problem is not None:

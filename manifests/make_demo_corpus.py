@@ -153,9 +153,10 @@ def make_corpus(out: Path, num_utterances: int = 300, seed: int = 1, valid_fract
                   valid_fraction=valid_fraction, test_fraction=test_fraction,
                   sentence_pool=hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:16])
     meta_path = out / "corpus.json"
-    if not force and meta_path.is_file() and json.loads(meta_path.read_text())["params"] == params:
+    existing = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    if not force and existing is not None and existing["params"] == params:
         print(f"[corpus] {out} is up to date ({num_utterances} utterances, seed {seed})")
-        return json.loads(meta_path.read_text())
+        return existing
     if out.exists():
         shutil.rmtree(out)
     plan = plan_corpus(sentences, num_utterances, valid_fraction, test_fraction, seed)

@@ -73,10 +73,17 @@ def audio_problem(info: AudioInfo, sample_rate: int = SAMPLE_RATE) -> Optional[A
     return None
 
 
+def inspect_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> tuple[Optional[AudioInfo], Optional[AudioProblem]]:
+    """The header of ``path`` (None if unreadable) and why it is unusable (None if usable)."""
+    info = probe_audio(path)
+    if isinstance(info, AudioProblem):
+        return None, info
+    return info, audio_problem(info, sample_rate)
+
+
 def check_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> AudioInfo:
     """The :class:`AudioInfo` of a usable file; :class:`AudioError` naming the file otherwise."""
-    info = probe_audio(path)
-    problem = info if isinstance(info, AudioProblem) else audio_problem(info, sample_rate)
+    info, problem = inspect_audio(path, sample_rate)
     if problem is not None:
         raise AudioError(f"{path}: {problem}")
     return info

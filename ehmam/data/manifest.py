@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ehmam.data.audio import SAMPLE_RATE, AudioProblem, audio_problem, probe_audio
+from ehmam.data.audio import SAMPLE_RATE, AudioProblem, inspect_audio
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ def read_manifest(path: Path | str) -> Manifest:
 
 def _entry_problem(manifest: Manifest, entry: ManifestEntry, sample_rate: int) -> Optional[str]:
     audio = manifest.audio_path(entry)
-    info = probe_audio(audio)
-    problem = info if isinstance(info, AudioProblem) else audio_problem(info, sample_rate)
+    info, problem = inspect_audio(audio, sample_rate)
     if problem is None and info.frames != entry.num_samples:
         problem = AudioProblem(
             f"manifest says {entry.num_samples} samples, the file has {info.frames}",

@@ -10,7 +10,7 @@ from fairseq import tasks
 from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 
-from ehmam.data.manifest import ManifestError
+from ehmam.data.manifest import ManifestError, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def make_task(task_class, data, **overrides):
 
 
 def test_loads_a_valid_split_and_logs_skipped_short_inputs(task_class, demo_corpus, caplog):
-    sizes = [int(l.split("\t")[1]) for l in (demo_corpus / "train.tsv").read_text().splitlines()[1:]]
+    sizes = [e.num_samples for e in read_manifest(demo_corpus / "train.tsv").entries]
     threshold = int(np.median(sizes))
     task = make_task(task_class, demo_corpus, min_sample_size=threshold, labels="ltr")
     with caplog.at_level(logging.INFO):

@@ -1,0 +1,117 @@
+"""EH-MAM's training signals (arXiv 2410.13179, Sec. 3.2): teacher targets, the
+reconstruction loss (Eq. 3), the auxiliary ranking loss (Eqs. 4-6), and the one
+function that weighs and sums them.
+
+Shapes: features ``B x T x D``; per-frame values ``B x T``; masks ``B x T`` bool with
+True = masked; padding masks ``B x T`` bool with True = padding.
+"""
+
+import math
+from typing import Dict, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def instance_norm_over_time(
+    x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, eps: float = 1e-5
+) -> torch.Tensor:
+    """Normalise each channel of each utterance to zero mean, unit variance over its
+    unpadded frames (biased variance, as torch's instance norm). Padding comes out 0."""
+    if padding_mask is None:
+        valid = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
+    else:
+        valid = (~padding_mask).to(x.dtype)
+    weight = valid[..., None]
+    count = weight.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (x * weight).sum(dim=1, keepdim=True) / count
+    var = (((x - mean) ** 2) * weight).sum(dim=1, keepdim=True) / count
+    return (x - mean) / torch.sqrt(var + eps) * weight
+
+
+def teacher_targets(
+    layer_outputs: Sequence[torch.Tensor], padding_mask: Optional[torch.Tensor], top_k: int
+) -> torch.Tensor:
+    """Targets: the mean of the teacher's top ``top_k`` block outputs, each instance-
+    normalised over time first (Table 5: "IN -> AVG"). Returns B x T x D."""
+    if not 1 <= top_k <= len(layer_outputs):
+        raise ValueError(f"average_top_k_layers={top_k}, but the teacher has {len(layer_outputs)} layers")
+    normalised = [instance_norm_over_time(x.float(), padding_mask) for x in layer_outputs[-top_k:]]
+    return torch.stack(normalised).mean(dim=0)
+
+
+def frame_reconstruction_loss(
+    prediction: torch.Tensor, target: torch.Tensor, scale: Optional[float] = None
+) -> torch.Tensor:
+    """Squared error per frame, summed over channels (Eq. 3's squared L2 norm) and
+    scaled by ``scale`` (default 1/sqrt(D), data2vec 2.0's choice). Returns B x T."""
+    if scale is None:
+        scale = 1.0 / math.sqrt(prediction.shape[-1])
+    return ((prediction.float() - target.float()) ** 2).sum(dim=-1) * scale
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (B x T) over the True entries of ``mask``."""
+    count = mask.sum()
+    if int(count) == 0:
+        raise ValueError("no masked frames: the reconstruction loss would be empty")
+    return values.masked_select(mask).sum() / count
+
+
+def ranking_loss(
+    predicted_loss: torch.Tensor, frame_losses: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Auxiliary ranking loss (Eqs. 4-6): for every ordered pair (i, j), i != j, of masked
+    frames of an utterance, binary cross-entropy between the target
+    ``1[loss_i > loss_j]`` (reconstruction losses, detached) and ``sigmoid(s_i - s_j)``
+    (the student's predicted losses). Averaged over the pairs of each utterance, then
+    over the utterances that have a pair.
+
+    Only masked frames are gathered, so memory is B x M x M for M masked frames.
+    """
+    counts = mask.sum(dim=1)
+    most = int(counts.max()) if counts.numel() else 0
+    # masked frames first, in their original order; the rest are cut off
+    order = torch.argsort(mask.to(torch.int8), dim=1, descending=True, stable=True)[:, :most]
+    scores = predicted_loss.float().gather(1, order)
+    losses = frame_losses.detach().float().gather(1, order)
+    present = torch.arange(most, device=mask.device)[None, :] < counts[:, None]
+    pairs = present[:, :, None] & present[:, None, :]
+    pairs &= ~torch.eye(most, dtype=torch.bool, device=mask.device)
+    logits = scores[:, :, None] - scores[:, None, :]
+    targets = (losses[:, :, None] > losses[:, None, :]).float()
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    pair_counts = pairs.sum(dim=(1, 2))
+    has_pairs = pair_counts > 0
+    if not bool(has_pairs.any()):
+        raise ValueError("the ranking loss needs at least two masked frames in an utterance")
+    per_utterance = (bce * pairs).sum(dim=(1, 2)) / pair_counts.clamp(min=1)
+    return per_utterance[has_pairs].mean()
+
+
+def combine_losses(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+    """The one place loss terms are summed (Eq. 2: L_rec + alpha * L_aux). Every term must
+    have a weight and every weight a term, so no loss can be computed and then dropped."""
+    if set(terms) != set(weights):
+        raise ValueError(f"loss terms {sorted(terms)} and weights {sorted(weights)} differ")
+    total = None
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            raise FloatingPointError(f"loss term {name!r} is {value.item()}: training diverged")
+        weighted = weights[name] * value
+        total = weighted if total is None else total + weighted
+    return total
+
+
+def ranking_accuracy(predicted_loss: torch.Tensor, frame_losses: torch.Tensor, mask: torch.Tensor) -> float:
+    """Share of masked-frame pairs whose predicted order matches the true order (0.5 = chance)."""
+    agree = []
+    for row in range(mask.shape[0]):
+        s = predicted_loss[row][mask[row]].float()
+        t = frame_losses[row][mask[row]].float()
+        ds = s[:, None] - s[None, :]
+        dt = t[:, None] - t[None, :]
+        decided = dt != 0
+        if bool(decided.any()):
+            agree.append(((ds * dt) > 0)[decided].float().mean())
+    return float(torch.stack(agree).mean()) if agree else float("nan")

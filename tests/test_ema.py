@@ -1,0 +1,39 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ehmam.ema import EmaConfig, EmaTeacher, ema_decay
+
+
+def test_decay_schedule_endpoints_and_linear_middle():
+    cfg = EmaConfig()  # paper Table 5
+    assert ema_decay(0, cfg) == pytest.approx(0.999)
+    assert ema_decay(37_500, cfg) == pytest.approx((0.999 + 0.99999) / 2)
+    assert ema_decay(75_000, cfg) == pytest.approx(0.99999)
+    assert ema_decay(400_000, cfg) == pytest.approx(0.99999)
+
+
+def test_update_is_the_exponential_moving_average():
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    teacher = EmaTeacher(student)
+    before = copy.deepcopy(teacher.model.state_dict())
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(torch.randn_like(p))
+    teacher.update(student, decay=0.9)
+    for name, p in student.named_parameters():
+        expected = 0.9 * before[name] + 0.1 * p
+        assert torch.allclose(teacher.model.state_dict()[name], expected, atol=1e-6)
+
+
+def test_teacher_stays_frozen_and_in_eval_mode():
+    student = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    teacher = EmaTeacher(student)
+    teacher.train()
+    assert not teacher.model.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    with pytest.raises(ValueError, match="same parameters"):
+        teacher.update(nn.Linear(3, 3), 0.9)

@@ -84,27 +84,33 @@ def ranks(values: torch.Tensor) -> torch.Tensor:
     return out.scatter_(1, order, positions)
 
 
+def order_keys(values: torch.Tensor) -> torch.Tensor:
+    """Integers in [0, 2**32) in the same order as the float32 ``values``, without a
+    sort: the IEEE-754 bit pattern, with negative numbers' magnitude bits flipped."""
+    bits = values.float().contiguous().view(torch.int32)
+    signed_order = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    return signed_order.to(torch.int64) + 2**31
+
+
 def block_priority(
     keys: torch.Tensor, tiebreak: torch.Tensor, mask_length: int, padding_mask: Optional[torch.Tensor]
 ) -> torch.Tensor:
     """Priority of each frame such that the top-n frames of a row are the union of the
     blocks ``[s, s + mask_length)`` with the highest start keys, in key order.
 
-    ``keys`` and ``tiebreak``: B x T distinct non-negative integers per row (ranks).
+    ``keys``: B x T int64 in [0, 2**32); ``tiebreak``: B x T int64 in [0, 2**31).
     A frame's priority is the highest key of the blocks covering it; among frames
-    first covered by the same block, the higher ``tiebreak`` wins. Padding gets -inf.
-    Computed in float64, exact while T * T < 2**53.
+    first covered by the same block, the higher ``tiebreak`` wins. Padding gets -1.
     """
-    batch, frames = keys.shape
-    keys = keys.to(torch.float64)
     if padding_mask is not None:
-        keys = keys.masked_fill(padding_mask, -1.0)
+        keys = keys.masked_fill(padding_mask, -1)
     # max over the starts s in [t - mask_length + 1, t]: the blocks that cover frame t
-    padded = F.pad(keys[:, None, :], (mask_length - 1, 0), value=-1.0)
-    covering = F.max_pool1d(padded, kernel_size=mask_length, stride=1)[:, 0, :]
-    priority = covering * frames + tiebreak.to(torch.float64)
+    covering = keys.clone()
+    for offset in range(1, min(mask_length, keys.shape[1])):
+        torch.maximum(covering[:, offset:], keys[:, :-offset], out=covering[:, offset:])
+    priority = covering.mul_(2**31).add_(tiebreak)
     if padding_mask is not None:
-        priority = priority.masked_fill(padding_mask, float("-inf"))
+        priority = priority.masked_fill(padding_mask, -1)
     return priority
 
 
@@ -112,7 +118,7 @@ def top_frames(priority: torch.Tensor, count: int) -> torch.Tensor:
     """B x T bool marking each row's ``count`` highest-priority frames."""
     chosen = torch.zeros(priority.shape, dtype=torch.bool, device=priority.device)
     if count > 0:
-        chosen.scatter_(1, priority.topk(count, dim=1).indices, True)
+        chosen.scatter_(1, priority.topk(count, dim=1, sorted=False).indices, True)
     return chosen
 
 
@@ -135,25 +141,26 @@ def easy_to_hard_mask(
     device = predicted_loss.device
     budget = mask_budget(valid_lengths(padding_mask, batch, frames), cfg.mask_prob)
     n_selective = selective_count(budget, progress, cfg.masking)
-    positions = torch.arange(frames, device=device).expand(batch, frames)
 
     selective = torch.zeros(batch, frames, dtype=torch.bool, device=device)
     if n_selective > 0:
         # blocks start at the frames the teacher predicts hardest; within a block,
         # the frames with the higher predicted loss are taken first
-        scores = predicted_loss.detach().float()
-        if padding_mask is not None:
-            scores = scores.masked_fill(padding_mask, float("-inf"))
-        loss_ranks = ranks(scores)
-        priority = block_priority(loss_ranks, loss_ranks, cfg.mask_length, padding_mask)
+        scores = predicted_loss.detach()
+        if not bool(torch.isfinite(scores).all()):
+            raise FloatingPointError("the teacher's predicted losses contain NaN or inf: training diverged")
+        loss_keys = order_keys(scores)
+        priority = block_priority(loss_keys, loss_keys >> 1, cfg.mask_length, padding_mask)
         selective = top_frames(priority, n_selective)
 
     noise_device = generator.device if generator is not None else device
-    noise = torch.rand(batch, frames, generator=generator, device=noise_device)
-    random_keys = ranks(noise.to(device))
+    noise = torch.rand(batch, frames, generator=generator, device=noise_device).to(device)
+    # distinct with near certainty; a rare tie only merges two blocks' turns
+    random_keys = noise.view(torch.int32).to(torch.int64)
     # the partial last block keeps its leftmost frames: earlier position, higher tiebreak
-    priority = block_priority(random_keys, frames - 1 - positions, cfg.mask_length, padding_mask)
-    random = top_frames(priority.masked_fill(selective, float("-inf")), budget - n_selective)
+    leftmost_first = torch.arange(frames - 1, -1, -1, device=device)
+    priority = block_priority(random_keys, leftmost_first, cfg.mask_length, padding_mask)
+    random = top_frames(priority.masked_fill(selective, -1), budget - n_selective)
     return Mask(mask=selective | random, selective=selective)
 
 

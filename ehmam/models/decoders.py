@@ -42,10 +42,10 @@ class ConvDecoder(nn.Module):
         self.projection = nn.Linear(cfg.dim, out_dim)
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if padding_mask is not None:
-            x = x.masked_fill(padding_mask[..., None], 0.0)
-        x = x.transpose(1, 2)
         for index, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            y = F.gelu(norm(conv(x).transpose(1, 2)).transpose(1, 2))
+            # zero padding before every conv: padded frames must not leak into the utterance
+            if padding_mask is not None:
+                x = x.masked_fill(padding_mask[..., None], 0.0)
+            y = F.gelu(norm(conv(x.transpose(1, 2)).transpose(1, 2)))
             x = x + y if self.residual and index > 0 else y
-        return self.projection(x.transpose(1, 2))
+        return self.projection(x)

@@ -41,7 +41,8 @@ class EncoderConfig:
 
 class ConvPositionalEmbedding(nn.Module):
     """Relative positions from grouped 1-D convs (each: conv, layer norm, GELU).
-    Padding frames are zeroed first so they do not leak into the utterance."""
+    Padding frames are zeroed before every conv so they cannot leak into the utterance:
+    a padded utterance gets the same embedding as the utterance alone."""
 
     def __init__(self, dim: int, depth: int, kernel: int, groups: int):
         super().__init__()
@@ -50,14 +51,13 @@ class ConvPositionalEmbedding(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(dim, elementwise_affine=False) for _ in range(depth))
 
     def forward(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if padding_mask is not None:
-            x = x.masked_fill(padding_mask[..., None], 0.0)
         frames = x.shape[1]
-        x = x.transpose(1, 2)
         for conv, norm in zip(self.convs, self.norms):
-            x = conv(x)[..., :frames]  # an even kernel yields one extra frame
-            x = F.gelu(norm(x.transpose(1, 2)).transpose(1, 2))
-        return x.transpose(1, 2)
+            if padding_mask is not None:
+                x = x.masked_fill(padding_mask[..., None], 0.0)
+            x = conv(x.transpose(1, 2))[..., :frames]  # an even kernel yields one extra frame
+            x = F.gelu(norm(x.transpose(1, 2)))
+        return x
 
 
 class SelfAttention(nn.Module):

@@ -76,14 +76,6 @@ def selective_count(budget: int, progress: float, masking: str) -> int:
     return int(budget * min(max(progress, 0.0), 1.0))
 
 
-def ranks(values: torch.Tensor) -> torch.Tensor:
-    """Rank of each entry within its row (0 = smallest), ties broken by position."""
-    order = torch.argsort(values, dim=1, stable=True)
-    out = torch.empty_like(order)
-    positions = torch.arange(values.shape[1], device=values.device).expand_as(order)
-    return out.scatter_(1, order, positions)
-
-
 def order_keys(values: torch.Tensor) -> torch.Tensor:
     """Integers in [0, 2**32) in the same order as the float32 ``values``, without a
     sort: the IEEE-754 bit pattern, with negative numbers' magnitude bits flipped."""

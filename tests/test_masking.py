@@ -7,10 +7,16 @@ from ehmam.masking import (
     MaskingConfig,
     block_priority,
     easy_to_hard_mask,
+    order_keys,
     random_block_mask,
-    ranks,
     top_frames,
 )
+
+
+def ranks(values):
+    """Rank of each entry within its row (0 = smallest), ties broken by position."""
+    order = torch.argsort(values, dim=1, stable=True)
+    return torch.empty_like(order).scatter_(1, order, torch.arange(values.shape[1]).expand_as(order))
 
 
 def padding_for(lengths, frames):
@@ -114,6 +120,20 @@ def test_top_predicted_frames_are_chosen():
         assert set(torch.nonzero(mask.selective[row])[:, 0].tolist()) == expected
     # and the selected frames are harder than average
     assert predicted[mask.selective].mean() > predicted[~mask.mask].mean() + 0.5
+
+
+def test_order_keys_sort_like_the_floats():
+    values = torch.tensor([[-3.5, -0.0, 0.0, 1e-30, -1e-30, 2.0, -2.0, 1e30, -1e30, 0.5]])
+    keys = order_keys(values)
+    assert torch.equal(torch.argsort(keys, stable=True), torch.argsort(values, stable=True))
+    assert int(keys.min()) >= 0 and int(keys.max()) < 2**32
+
+
+def test_nan_predictions_stop_training():
+    predicted = torch.randn(2, 50)
+    predicted[1, 3] = float("nan")
+    with pytest.raises(FloatingPointError, match="predicted losses"):
+        easy_to_hard_mask(predicted, None, 0.5, MaskingConfig(), torch.Generator().manual_seed(0))
 
 
 def test_random_mode_ignores_predicted_loss():

@@ -82,11 +82,14 @@ def algorithm2_loop(predicted: np.ndarray, progress: float, cfg: MaskingConfig, 
     return mask
 
 
-def timed(fn, repeats: int) -> float:
+def timed(fn, repeats: int, device: str = "cpu") -> float:
     fn()  # warm-up
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
+    sync()
     return (time.perf_counter() - start) / repeats
 
 
@@ -96,6 +99,7 @@ def main():
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--progress", type=float, default=0.5)
+    parser.add_argument("--device", default="cpu", help="where the vectorised version runs (the loops use NumPy)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a fair fight with the single-threaded loop
 
@@ -114,8 +118,11 @@ def main():
 
     loop_s = timed(lambda: loop_reference(predicted.numpy(), lengths, args.progress, cfg, rng), max(1, args.repeats // 4))
     alg2_s = timed(lambda: algorithm2_loop(predicted.numpy(), args.progress, cfg, rng), max(1, args.repeats // 4))
-    vec_s = timed(lambda: easy_to_hard_mask(predicted, None, args.progress, cfg, gen), args.repeats)
-    print(f"easy-to-hard masking, batch {args.batch} x {args.frames} frames, progress {args.progress}, 1 CPU thread")
+    on_device = predicted.to(args.device)
+    device_gen = torch.Generator(device=args.device).manual_seed(0)
+    vec_s = timed(lambda: easy_to_hard_mask(on_device, None, args.progress, cfg, device_gen), args.repeats, args.device)
+    print(f"easy-to-hard masking, batch {args.batch} x {args.frames} frames, progress {args.progress}, "
+          f"vectorised on {args.device}, 1 CPU thread")
     print(f"{'implementation':44s}{'ms per batch':>14s}{'vs vectorised':>15s}")
     for name, seconds in [
         ("per-sample loop, same masks (reference)", loop_s),

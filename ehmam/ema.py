@@ -28,7 +28,10 @@ class EmaTeacher(nn.Module):
     """A frozen copy of ``student`` that only moves by :meth:`update`.
 
     It is a submodule of the model so checkpoints carry it, but its parameters never
-    require gradients and it always runs in eval mode (no dropout in the targets).
+    require gradients, it always runs in eval mode (no dropout in the targets), and
+    its weights stay float32 when the model is cast to half precision: an update of
+    (1 - 0.99999) times the difference would round away in float16 or bfloat16
+    (data2vec 2.0 keeps its EMA in float32 for the same reason).
     """
 
     def __init__(self, student: nn.Module):
@@ -36,6 +39,17 @@ class EmaTeacher(nn.Module):
         self.model = copy.deepcopy(student)
         self.model.requires_grad_(False)
         self.model.eval()
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        for tensor in list(self.model.parameters()) + list(self.model.buffers()):
+            if tensor.is_floating_point() and tensor.dtype != torch.float32:
+                tensor.data = tensor.data.float()
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
 
     def train(self, mode: bool = True):
         super().train(mode)

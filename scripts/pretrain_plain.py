@@ -75,11 +75,12 @@ def train(
     seed: int = 1,
     log_every: int = 25,
     save: Optional[Path] = None,
+    device: str = "cpu",
 ) -> List[StepLog]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     cfg = tiny_config(masking=MaskingConfig(masking=masking))
-    model = EhmamModel(cfg)
+    model = EhmamModel(cfg).to(device)
     optimizer = torch.optim.AdamW(model.student_parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     waveforms = load_waveforms(data, "train")
     log.info("%d utterances, %d trainable parameters", len(waveforms), sum(p.numel() for p in model.student_parameters()))
@@ -89,7 +90,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr, warmup=max(1, steps // 10))
         source = sample_batch(waveforms, batch_size, max_samples, gen)
-        out = model(source, progress=step / steps, generator=gen)
+        out = model(source.to(device), progress=step / steps, generator=gen)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -135,10 +136,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save", type=Path, help="write the final model here")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     train(args.data, args.steps, args.batch_size, args.max_samples, args.lr, args.masking, args.seed,
-          args.log_every, args.save)
+          args.log_every, args.save, args.device)
 
 
 if __name__ == "__main__":

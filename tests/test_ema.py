@@ -37,3 +37,17 @@ def test_teacher_stays_frozen_and_in_eval_mode():
     assert not any(p.requires_grad for p in teacher.parameters())
     with pytest.raises(ValueError, match="same parameters"):
         teacher.update(nn.Linear(3, 3), 0.9)
+
+
+def test_teacher_stays_float32_so_tiny_updates_are_not_rounded_away():
+    student = nn.Linear(4, 4)
+    teacher = EmaTeacher(student)
+    student.to(torch.bfloat16)
+    teacher.to(torch.bfloat16)
+    assert teacher.dtype == torch.float32
+    before = teacher.model.weight.clone()
+    with torch.no_grad():
+        student.weight.add_(1.0)
+    teacher.update(student, decay=0.99999)
+    moved = teacher.model.weight - before
+    assert torch.allclose(moved, (student.weight.float() - before) * 1e-5, rtol=1e-2)

@@ -110,7 +110,8 @@ class EhmamModel(nn.Module):
     def teacher_pass(self, features: torch.Tensor, padding_mask: Optional[torch.Tensor]):
         """Targets (B x T x D) and predicted losses (B x T) from the unmasked input."""
         teacher = self.teacher.model
-        out = teacher["encoder"](features.detach(), padding_mask)
+        # the teacher's weights stay float32 (see EmaTeacher), so it runs in float32
+        out = teacher["encoder"](features.detach().to(self.teacher.dtype), padding_mask)
         targets = L.teacher_targets(out.layers, padding_mask, self.cfg.average_top_k_layers)
         predicted = teacher["loss_predictor"](out.hidden, padding_mask)
         return targets, predicted

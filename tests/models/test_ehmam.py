@@ -126,3 +126,13 @@ def test_base_model_has_the_papers_size():
     assert teacher == sum(p.numel() for p in model.encoder.parameters()) + sum(
         p.numel() for p in model.loss_predictor.parameters()
     )
+
+
+def test_half_precision_student_with_float32_teacher():
+    model = tiny_model().to(torch.bfloat16)
+    assert model.teacher.dtype == torch.float32
+    assert model.encoder.layers[0].fc1.weight.dtype == torch.bfloat16
+    out = model(batch().to(torch.bfloat16), progress=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    model.update_teacher(10)

@@ -19,6 +19,7 @@ setup(
         "soundfile>=0.12",
         "hydra-core==1.3.2",
         "omegaconf==2.3.0",
+        "matplotlib>=3.8,<3.10",  # figures written by scripts/ (Agg backend, no display needed)
         # fairseq-fixed==0.12.3.1 is required too; scripts/setup.sh installs it with
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],

@@ -136,3 +136,19 @@ def test_half_precision_student_with_float32_teacher():
     assert torch.isfinite(out.loss)
     out.loss.backward()
     model.update_teacher(10)
+
+
+def test_teacher_targets_ignore_padding():
+    model = tiny_model()
+    source = batch(2, 12_000)
+    padding = torch.zeros(2, 12_000, dtype=torch.bool)
+    padding[0, 7_000:] = True
+    features, frame_padding = model.frontend(source, padding)
+    targets, predicted = model.teacher_pass(features, frame_padding)
+    alone_features, _ = model.frontend(source[:1, :7_000])
+    alone_targets, alone_predicted = model.teacher_pass(alone_features, None)
+    valid = alone_targets.shape[1]
+    assert frame_padding[0, valid:].all() and not frame_padding[0, :valid].any()
+    assert torch.allclose(targets[0, :valid], alone_targets[0], atol=1e-4)
+    assert torch.allclose(predicted[0, :valid], alone_predicted[0], atol=1e-4)
+    assert not targets.requires_grad

@@ -102,7 +102,11 @@ class EhmamModel(nn.Module):
         self.mask_embedding = nn.Parameter(torch.empty(dim).uniform_())
         # stands in for the dropped frames at the decoder's input
         self.decoder_mask_token = nn.Parameter(torch.zeros(dim))
-        self.teacher = EmaTeacher(nn.ModuleDict({"encoder": self.encoder, "loss_predictor": self.loss_predictor}))
+        self.teacher = EmaTeacher(self.ema_student())
+
+    def ema_student(self) -> nn.ModuleDict:
+        """The parts the teacher copies (Eq. 1: omega = {theta, delta})."""
+        return nn.ModuleDict({"encoder": self.encoder, "loss_predictor": self.loss_predictor})
 
     # -- the steps of one training forward ------------------------------------------
 
@@ -169,7 +173,7 @@ class EhmamModel(nn.Module):
     def update_teacher(self, num_updates: int) -> float:
         """Move the teacher towards the student after an optimizer step; returns the decay."""
         decay = ema_decay(num_updates, self.cfg.ema)
-        self.teacher.update(nn.ModuleDict({"encoder": self.encoder, "loss_predictor": self.loss_predictor}), decay)
+        self.teacher.update(self.ema_student(), decay)
         return decay
 
     # -- inference --------------------------------------------------------------------

@@ -33,13 +33,21 @@ class FrontendConfig:
             raise ValueError(f"norm={self.norm!r}: expected one of {NORMS}")
 
 
-def conv_output_length(length: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
-    """Frames out of ``length`` samples: floor((L - k) / s) + 1 per layer, 0 if too short."""
+def conv_output_length(length, kernels: Sequence[int], strides: Sequence[int]):
+    """Frames out of ``length`` samples (an int or a tensor of lengths):
+    floor((L - k) / s) + 1 per layer, 0 if too short. Once a layer's input is shorter
+    than its kernel the value stays <= 0, so one clamp at the end suffices."""
     for kernel, stride in zip(kernels, strides):
-        if length < kernel:
-            return 0
         length = (length - kernel) // stride + 1
-    return length
+    return length.clamp(min=0) if isinstance(length, torch.Tensor) else max(length, 0)
+
+
+def receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """The fewest samples that give one frame (the receptive field: 400 for wav2vec 2.0)."""
+    field_size = 1
+    for kernel, stride in reversed(list(zip(kernels, strides))):
+        field_size = (field_size - 1) * stride + kernel
+    return field_size
 
 
 def normalize_waveform(waveform: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -86,9 +94,7 @@ class ConvFeatureExtractor(nn.Module):
         self.strides = list(cfg.conv_strides)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        for kernel, stride in zip(self.kernels, self.strides):
-            lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
-        return lengths.clamp(min=0)
+        return conv_output_length(lengths, self.kernels, self.strides)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.layers(waveform[:, None, :])
@@ -134,10 +140,3 @@ class WaveformFrontend(nn.Module):
                 frame_padding = None
         return features, frame_padding
 
-
-def receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
-    """The fewest samples that give one frame (the receptive field: 400 for wav2vec 2.0)."""
-    field_size = 1
-    for kernel, stride in reversed(list(zip(kernels, strides))):
-        field_size = (field_size - 1) * stride + kernel
-    return field_size

@@ -58,6 +58,19 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return values.masked_select(mask).sum() / count
 
 
+def masked_frame_pairs(mask: torch.Tensor):
+    """Gather each utterance's masked frames: ``order`` (B x M indices, masked frames
+    first in their original order, M = the largest masked count) and ``pairs`` (B x M x M
+    bool, True where both entries are masked frames and i != j)."""
+    counts = mask.sum(dim=1)
+    most = int(counts.max()) if counts.numel() else 0
+    order = torch.argsort(mask.to(torch.int8), dim=1, descending=True, stable=True)[:, :most]
+    present = torch.arange(most, device=mask.device)[None, :] < counts[:, None]
+    pairs = present[:, :, None] & present[:, None, :]
+    pairs &= ~torch.eye(most, dtype=torch.bool, device=mask.device)
+    return order, pairs
+
+
 def ranking_loss(
     predicted_loss: torch.Tensor, frame_losses: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
@@ -69,15 +82,9 @@ def ranking_loss(
 
     Only masked frames are gathered, so memory is B x M x M for M masked frames.
     """
-    counts = mask.sum(dim=1)
-    most = int(counts.max()) if counts.numel() else 0
-    # masked frames first, in their original order; the rest are cut off
-    order = torch.argsort(mask.to(torch.int8), dim=1, descending=True, stable=True)[:, :most]
+    order, pairs = masked_frame_pairs(mask)
     scores = predicted_loss.float().gather(1, order)
     losses = frame_losses.detach().float().gather(1, order)
-    present = torch.arange(most, device=mask.device)[None, :] < counts[:, None]
-    pairs = present[:, :, None] & present[:, None, :]
-    pairs &= ~torch.eye(most, dtype=torch.bool, device=mask.device)
     logits = scores[:, :, None] - scores[:, None, :]
     targets = (losses[:, :, None] > losses[:, None, :]).float()
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -104,14 +111,17 @@ def combine_losses(terms: Mapping[str, torch.Tensor], weights: Mapping[str, floa
 
 
 def ranking_accuracy(predicted_loss: torch.Tensor, frame_losses: torch.Tensor, mask: torch.Tensor) -> float:
-    """Share of masked-frame pairs whose predicted order matches the true order (0.5 = chance)."""
-    agree = []
-    for row in range(mask.shape[0]):
-        s = predicted_loss[row][mask[row]].float()
-        t = frame_losses[row][mask[row]].float()
-        ds = s[:, None] - s[None, :]
-        dt = t[:, None] - t[None, :]
-        decided = dt != 0
-        if bool(decided.any()):
-            agree.append(((ds * dt) > 0)[decided].float().mean())
-    return float(torch.stack(agree).mean()) if agree else float("nan")
+    """Share of masked-frame pairs whose predicted order matches the true order (0.5 = chance),
+    averaged over utterances; pairs with equal true losses are left out."""
+    order, pairs = masked_frame_pairs(mask)
+    scores = predicted_loss.detach().float().gather(1, order)
+    losses = frame_losses.detach().float().gather(1, order)
+    score_gaps = scores[:, :, None] - scores[:, None, :]
+    loss_gaps = losses[:, :, None] - losses[:, None, :]
+    decided = pairs & (loss_gaps != 0)
+    agree = (decided & (score_gaps * loss_gaps > 0)).sum(dim=(1, 2))
+    counts = decided.sum(dim=(1, 2))
+    rows = counts > 0
+    if not bool(rows.any()):
+        return float("nan")
+    return float((agree[rows].float() / counts[rows]).mean())

@@ -26,6 +26,7 @@ from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.masking import easy_to_hard_mask  # noqa: E402
 from ehmam.models import EhmamModel, tiny_config  # noqa: E402
 from ehmam.models.frontends import normalize_waveform  # noqa: E402
+from scripts.pretrain_plain import load_checkpoint  # noqa: E402
 
 PROGRESS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -34,10 +35,7 @@ def load_model(checkpoint):
     if checkpoint is None:
         torch.manual_seed(0)
         return EhmamModel(tiny_config()).eval()
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = EhmamModel(state["cfg"])
-    model.load_state_dict(state["model"])
-    return model.eval()
+    return load_checkpoint(checkpoint).eval()
 
 
 @torch.no_grad()

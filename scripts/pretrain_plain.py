@@ -65,6 +65,19 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
+def save_checkpoint(path: Path, model: EhmamModel, steps: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"cfg": model.cfg, "model": model.state_dict(), "steps": steps}, path)
+
+
+def load_checkpoint(path: Path) -> EhmamModel:
+    """A model written by ``--save`` (its config travels with the weights)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = EhmamModel(state["cfg"])
+    model.load_state_dict(state["model"])
+    return model
+
+
 def train(
     data: Path,
     steps: int = 300,
@@ -119,8 +132,7 @@ def train(
                 history[-1].selective_share, decay,
             )
     if save is not None:
-        save.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"cfg": cfg, "model": model.state_dict(), "steps": steps}, save)
+        save_checkpoint(save, model, steps)
         log.info("saved %s", save)
     return history
 

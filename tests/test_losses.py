@@ -104,3 +104,20 @@ def test_combine_losses_weights_every_term_and_refuses_nan():
         combine_losses(terms, {"reconstruction": 1.0})
     with pytest.raises(FloatingPointError, match="ranking"):
         combine_losses({"ranking": torch.tensor(float("nan"))}, {"ranking": 1.0})
+
+
+def test_ranking_accuracy_equals_pair_count_by_hand():
+    from ehmam.losses import ranking_accuracy
+
+    gen = torch.Generator().manual_seed(2)
+    scores = torch.randn(3, 15, generator=gen)
+    losses = torch.randn(3, 15, generator=gen)
+    losses[1, :4] = 0.0  # tied true losses are left out
+    mask = torch.rand(3, 15, generator=gen) < 0.6
+    shares = []
+    for b in range(3):
+        idx = [t for t in range(15) if mask[b, t]]
+        decided = [(i, j) for i in idx for j in idx if losses[b, i] != losses[b, j]]
+        agree = [(i, j) for i, j in decided if (scores[b, i] - scores[b, j]) * (losses[b, i] - losses[b, j]) > 0]
+        shares.append(len(agree) / len(decided))
+    assert ranking_accuracy(scores, losses, mask) == pytest.approx(sum(shares) / 3, rel=1e-6)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ..losses import instance_norm_over_time
 
 NORMS = ("layer_norm", "group_norm")
 
@@ -53,13 +54,7 @@ def receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
 def normalize_waveform(waveform: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Zero mean, unit variance per utterance over its unpadded samples (fairseq's
     ``normalize: true``, which the layer-norm front end expects). B x S -> B x S."""
-    if padding_mask is None:
-        return F.layer_norm(waveform, waveform.shape[-1:])
-    valid = (~padding_mask).to(waveform.dtype)
-    count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
-    mean = (waveform * valid).sum(dim=1, keepdim=True) / count
-    var = (((waveform - mean) ** 2) * valid).sum(dim=1, keepdim=True) / count
-    return (waveform - mean) / torch.sqrt(var + 1e-5) * valid
+    return instance_norm_over_time(waveform[..., None], padding_mask)[..., 0]
 
 
 class ChannelLayerNorm(nn.LayerNorm):

@@ -96,6 +96,10 @@ def ranking_loss(
     return per_utterance[has_pairs].mean()
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A loss (or the teacher's predicted loss) became NaN or inf: training diverged."""
+
+
 def combine_losses(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     """The one place loss terms are summed (Eq. 2: L_rec + alpha * L_aux). Every term must
     have a weight and every weight a term, so no loss can be computed and then dropped."""
@@ -104,7 +108,7 @@ def combine_losses(terms: Mapping[str, torch.Tensor], weights: Mapping[str, floa
     total = None
     for name, value in terms.items():
         if not torch.isfinite(value).all():
-            raise FloatingPointError(f"loss term {name!r} is {value.item()}: training diverged")
+            raise NonFiniteLossError(f"loss term {name!r} is {value.item()}: training diverged")
         weighted = weights[name] * value
         total = weighted if total is None else total + weighted
     return total

@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ehmam.checkpoints import plain_checkpoint  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
 from ehmam.losses import ranking_accuracy  # noqa: E402
@@ -66,16 +67,9 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 
 def save_checkpoint(path: Path, model: EhmamModel, steps: int) -> None:
+    """Config as a plain dict beside the weights: ``ehmam.checkpoints`` reads it back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"cfg": model.cfg, "model": model.state_dict(), "steps": steps}, path)
-
-
-def load_checkpoint(path: Path) -> EhmamModel:
-    """A model written by ``--save`` (its config travels with the weights)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = EhmamModel(state["cfg"])
-    model.load_state_dict(state["model"])
-    return model
+    torch.save(plain_checkpoint(model, steps), path)
 
 
 def train(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .. import losses as L
+from ..collapse import CollapseGuardConfig, feature_std
 from ..ema import EmaConfig, EmaTeacher, ema_decay
 from ..masking import Mask, MaskingConfig, easy_to_hard_mask
 from .decoders import ConvDecoder, ConvDecoderConfig
@@ -45,6 +46,8 @@ class EhmamConfig:
     clone_batch: int = 8
     # per-frame loss scale; None = 1/sqrt(embed_dim), as data2vec 2.0
     loss_scale: Optional[float] = None
+    # stop training when targets or predictions stop varying (data2vec 2.0's guard)
+    collapse: CollapseGuardConfig = field(default_factory=CollapseGuardConfig)
 
 
 def tiny_config(**overrides) -> EhmamConfig:
@@ -62,6 +65,7 @@ def tiny_config(**overrides) -> EhmamConfig:
         average_top_k_layers=2,
         clone_batch=2,
         ema=EmaConfig(decay_start=0.99, decay_end=0.999, anneal_updates=200),
+        collapse=CollapseGuardConfig(warmup_updates=100),
     )
     for key, value in overrides.items():
         if not hasattr(cfg, key):
@@ -73,7 +77,9 @@ def tiny_config(**overrides) -> EhmamConfig:
 @dataclass
 class EhmamOutput:
     """``loss``: the total to minimise; ``losses``: each unweighted term;
-    ``mask``: the student's masks ((B * clone_batch) x T); ``sample_size``: masked frames."""
+    ``mask``: the student's masks ((B * clone_batch) x T); ``sample_size``: masked frames;
+    ``target_std`` / ``prediction_std``: spread of targets and predictions over masked frames
+    (see :mod:`ehmam.collapse`)."""
 
     loss: torch.Tensor
     losses: Dict[str, torch.Tensor]
@@ -82,6 +88,13 @@ class EhmamOutput:
     predicted_losses: torch.Tensor
     teacher_predicted_losses: torch.Tensor
     sample_size: int
+    target_std: torch.Tensor
+    prediction_std: torch.Tensor
+
+    @property
+    def selective_share(self) -> float:
+        """Share of masked frames the teacher chose (the rest are random blocks)."""
+        return float(self.mask.selective.sum() / self.mask.mask.sum().clamp(min=1))
 
 
 class EhmamModel(nn.Module):
@@ -167,6 +180,8 @@ class EhmamModel(nn.Module):
             predicted_losses=predicted_losses.detach(),
             teacher_predicted_losses=teacher_predicted,
             sample_size=int(mask.mask.sum()),
+            target_std=feature_std(targets[mask.mask]),
+            prediction_std=feature_std(prediction[mask.mask]),
         )
 
     @torch.no_grad()

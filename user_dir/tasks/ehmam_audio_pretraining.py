@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
+from omegaconf import II
 
 from ehmam.data.manifest import validate_manifest
+from ehmam.losses import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,9 @@ class EhmamAudioPretrainingConfig(AudioPretrainingConfig):
                   "empty, stereo, wrong rate, wrong sample count); manifest lines and label "
                   "line counts are always checked"},
     )
+    # which splits train and validate: a non-finite loss names the batch's files from them
+    train_subset: str = II("dataset.train_subset")
+    valid_subset: str = II("dataset.valid_subset")
 
 
 @register_task("ehmam_audio_pretraining", dataclass=EhmamAudioPretrainingConfig)
@@ -48,3 +53,39 @@ class EhmamAudioPretrainingTask(AudioPretrainingTask):
                 check_audio=self.cfg.validate_audio,
             )
             logger.info("validated %s", report.summary())
+
+    # -- a non-finite loss stops training with the update and the files named ----------
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
+        try:
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
+        except FloatingPointError as err:
+            raise NonFiniteLossError(
+                f"update {update_num + 1}: {err}. Batch: {self.batch_files(sample, [self.cfg.train_subset])}. "
+                f"Check these files for silence, clipping or NaN samples; if they are fine, lower "
+                f"the learning rate (fairseq saved crash.pt beside the checkpoints)"
+            ) from err
+
+    def valid_step(self, sample, model, criterion):
+        try:
+            return super().valid_step(sample, model, criterion)
+        except FloatingPointError as err:
+            raise NonFiniteLossError(
+                f"validation: {err}. Batch: {self.batch_files(sample, self.cfg.valid_subset.split(','))}"
+            ) from err
+
+    def batch_files(self, sample, splits) -> str:
+        """The audio files of a batch, by its dataset indices, for error messages."""
+        ids = sample["id"].tolist() if sample and "id" in sample else []
+        described = []
+        for split in splits:
+            dataset = self.datasets.get(split)
+            if dataset is None or not hasattr(dataset, "fnames"):
+                continue
+            names = []
+            for i in ids:
+                name = dataset.fnames[i]
+                name = name if isinstance(name, str) else name.as_py()
+                names.append(os.path.join(dataset.root_dir, dataset.text_compressor.decompress(name)))
+            described.append(f"{split}: " + ", ".join(names))
+        return "; ".join(described) or f"dataset indices {ids}"

@@ -1,0 +1,1 @@
+"""Models fairseq imports from the plugin (every module here is auto-imported)."""

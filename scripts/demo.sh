@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# The README's demo: set up, synthesize the demo corpus, pretrain a tiny model on it
-# through fairseq-hydra-train and our user_dir. Rerunning resumes from the checkpoint.
-#   bash scripts/demo.sh [extra hydra overrides, e.g. optimization.max_update=80]
+# The README's demo: set up, synthesize the demo corpus, pretrain a tiny EH-MAM on it through
+# fairseq-hydra-train and our user_dir, then plot the learning curves and the masks the
+# teacher chooses. Rerunning resumes from checkpoints/demo/checkpoint_last.pt.
+#   bash scripts/demo.sh [extra hydra overrides, e.g. optimization.max_update=600]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+out=$root/outputs/demo
 
 bash scripts/setup.sh
 .venv/bin/python manifests/make_demo_corpus.py --out data/demo
 
-echo "[demo] pretraining (tiny wav2vec 2.0, CPU); checkpoints in checkpoints/demo"
+echo "[demo] pretraining a tiny EH-MAM (CPU); checkpoints in checkpoints/demo, log in $out/hydra_train.log"
+start=$(date +%s)
 .venv/bin/fairseq-hydra-train \
-  --config-dir "$root/examples/demo" --config-name wav2vec2_tiny \
+  --config-dir "$root/examples/ehmam/config" --config-name tiny_cpu \
   task.data="$root/data/demo" \
   common.user_dir="$root/user_dir" \
   checkpoint.save_dir="$root/checkpoints/demo" \
-  hydra.run.dir="$root/outputs/demo" \
+  hydra.run.dir="$out" \
   "$@"
-echo "[demo] done: $(ls "$root"/checkpoints/demo/*.pt | tr '\n' ' ')"
+echo "[demo] training took $(( $(date +%s) - start )) s"
+
+.venv/bin/python scripts/plot_pretraining.py "$out/hydra_train.log" --out "$out/learning_curves.png"
+utterance="$(sed -n 1p data/demo/valid.tsv)/$(sed -n 2p data/demo/valid.tsv | cut -f1)"  # root / first file
+.venv/bin/python scripts/plot_masking.py --audio "$utterance" \
+  --checkpoint "$root/checkpoints/demo/checkpoint_last.pt" --out "$out/teacher_masks.png"
+echo "[demo] done: checkpoint $root/checkpoints/demo/checkpoint_last.pt, plots $out/*.png"

@@ -29,6 +29,7 @@ from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.masking import easy_to_hard_mask  # noqa: E402
 from ehmam.models import EhmamModel, tiny_config  # noqa: E402
 from ehmam.models.frontends import normalize_waveform  # noqa: E402
+from scripts.figures import save_figure  # noqa: E402
 
 PROGRESS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -102,10 +103,7 @@ def plot(predicted: np.ndarray, rows, out: Path, title: str, spectrogram: np.nda
         ax.set_yticks([])
         ax.set_ylabel(f"t/T={progress:g}", rotation=0, ha="right", va="center")
     axes[-1].set_xlabel("time (s); red: selective (hardest predicted), blue: random blocks")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out, dpi=120)
 
 
 def main(argv=None):

@@ -1,27 +1,17 @@
 """fairseq-hydra-train with our user_dir trains on the demo corpus, checkpoints, and resumes."""
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-HYDRA_TRAIN = Path(sys.executable).parent / "fairseq-hydra-train"
+from tests.user_dir.fairseq_runs import REPO, hydra_train
 
 
 def train(data: Path, save_dir: Path, max_update: int) -> str:
-    cmd = [str(HYDRA_TRAIN), "--config-dir", str(REPO / "examples/demo"),
-           "--config-name", "wav2vec2_tiny",
-           f"task.data={data}", f"common.user_dir={REPO / 'user_dir'}",
-           f"checkpoint.save_dir={save_dir}", f"hydra.run.dir={save_dir / 'hydra'}",
-           f"optimization.max_update={max_update}", "checkpoint.save_interval_updates=3",
-           "common.log_interval=1"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=save_dir.parent)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-5000:]
-    return log
+    return hydra_train(REPO / "examples/demo", "wav2vec2_tiny", data, save_dir,
+                       f"optimization.max_update={max_update}", "checkpoint.save_interval_updates=3",
+                       "common.log_interval=1")
 
 
 def logged_updates(log: str) -> list[tuple[int, float]]:

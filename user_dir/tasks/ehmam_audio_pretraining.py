@@ -3,6 +3,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from fairseq.data import BaseWrapperDataset, data_utils
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
 from omegaconf import II
@@ -26,6 +27,28 @@ class EhmamAudioPretrainingConfig(AudioPretrainingConfig):
     valid_subset: str = II("dataset.valid_subset")
 
 
+class SeededCrops(BaseWrapperDataset):
+    """Batches whose random crops depend on (seed, epoch, utterance ids) alone.
+
+    fairseq's audio datasets crop each batch with numpy's global generator, which a resumed
+    run reseeds at start-up: without this the crops after a resume differ from those an
+    uninterrupted run would have taken, and so do the losses."""
+
+    def __init__(self, dataset, seed: int):
+        super().__init__(dataset)
+        self.seed = seed
+        self.epoch = 1
+
+    def set_epoch(self, epoch):
+        super().set_epoch(epoch)
+        self.epoch = epoch
+
+    def collater(self, samples):
+        ids = [sample["id"] for sample in samples]
+        with data_utils.numpy_seed(self.seed, self.epoch, *ids):
+            return self.dataset.collater(samples)
+
+
 @register_task("ehmam_audio_pretraining", dataclass=EhmamAudioPretrainingConfig)
 class EhmamAudioPretrainingTask(AudioPretrainingTask):
     cfg: EhmamAudioPretrainingConfig
@@ -37,6 +60,7 @@ class EhmamAudioPretrainingTask(AudioPretrainingTask):
         else:
             self._validate_split(split, task_cfg)
         super().load_dataset(split, task_cfg, **kwargs)
+        self.datasets[split] = SeededCrops(self.datasets[split], task_cfg.seed)
 
     def _validate_split(self, split: str, task_cfg) -> None:
         # A multi-corpus split reads "key:file,key:file"; each file is a manifest.
@@ -79,13 +103,13 @@ class EhmamAudioPretrainingTask(AudioPretrainingTask):
         ids = sample["id"].tolist() if sample and "id" in sample else []
         described = []
         for split in splits:
-            dataset = self.datasets.get(split)
+            dataset = getattr(self.datasets.get(split), "dataset", None)  # inside SeededCrops
             if dataset is None or not hasattr(dataset, "fnames"):
                 continue
             names = []
             for i in ids:
-                name = dataset.fnames[i]
-                name = name if isinstance(name, str) else name.as_py()
+                name = dataset.fnames[i]  # a list item, or a pyarrow scalar when pyarrow is installed
+                name = name if isinstance(dataset.fnames, list) else name.as_py()
                 names.append(os.path.join(dataset.root_dir, dataset.text_compressor.decompress(name)))
             described.append(f"{split}: " + ", ".join(names))
         return "; ".join(described) or f"dataset indices {ids}"

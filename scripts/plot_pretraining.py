@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Learning curves of a fairseq-hydra-train run, from its log (``common.log_format=json``).
+
+    python scripts/plot_pretraining.py outputs/demo/hydra_train.log --out outputs/demo/learning_curves.png
+
+Four panels against the update: the loss and its reconstruction term (train and valid),
+the ranking loss with the loss predictor's pairwise ranking accuracy, the selective share
+of the mask with the EMA decay, and the target / prediction spread the collapse guard
+watches. A resumed run appends to the same log; the last record of an update wins.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.figures import save_figure  # noqa: E402
+
+RECORD = re.compile(r"\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def read_fairseq_log(path: Path) -> Dict[str, List[dict]]:
+    """``{"train_inner": [...], "valid": [...]}``, each a list of records sorted by update,
+    values as floats and ``valid_`` prefixes removed. Raises if the log has no JSON records."""
+    by_update: Dict[str, Dict[int, dict]] = {"train_inner": {}, "valid": {}}
+    for line in Path(path).read_text(errors="replace").splitlines():
+        match = RECORD.search(line)
+        if not match:
+            continue
+        kind, record = match.group(1), json.loads(match.group(2))
+        record = {key.removeprefix("valid_"): _number(value) for key, value in record.items()}
+        by_update[kind][int(record["num_updates"])] = record
+    if not by_update["train_inner"]:
+        raise ValueError(f"{path}: no [train_inner] JSON records; train with common.log_format=json")
+    return {kind: [records[u] for u in sorted(records)] for kind, records in by_update.items()}
+
+
+def plot(log: Dict[str, List[dict]], out: Path, title: str) -> None:
+    train, valid = log["train_inner"], log["valid"]
+
+    def series(records, key):
+        points = [(r["num_updates"], r[key]) for r in records if isinstance(r.get(key), float)]
+        return [u for u, _ in points], [v for _, v in points]
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    ax = axes[0, 0]
+    for key, style in (("loss", "-"), ("reconstruction", "--")):
+        ax.plot(*series(train, key), style, color="tab:blue", label=f"train {key}")
+        if valid:
+            ax.plot(*series(valid, key), style + "o", color="tab:orange", markersize=3, label=f"valid {key}")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    ax.plot(*series(train, "ranking"), color="tab:purple", label="ranking loss")
+    ax.set_ylabel("ranking loss")
+    twin = ax.twinx()
+    twin.plot(*series(train, "ranking_accuracy"), color="tab:green", label="ranking accuracy")
+    twin.axhline(0.5, color="tab:green", linestyle=":", linewidth=1)
+    twin.set_ylabel("pairwise ranking accuracy (0.5 = chance)")
+    ax.legend(loc="upper left", fontsize=8)
+    twin.legend(loc="upper right", fontsize=8)
+    ax = axes[1, 0]
+    ax.plot(*series(train, "selective_share"), color="tab:red", label="selective share of the mask")
+    ax.set_ylabel("selective share")
+    ax.set_ylim(-0.05, 1.05)
+    twin = ax.twinx()
+    twin.plot(*series(train, "ema_decay"), color="black", label="EMA decay")
+    twin.set_ylabel("EMA decay")
+    ax.legend(loc="upper left", fontsize=8)
+    twin.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("update")
+    ax = axes[1, 1]
+    ax.plot(*series(train, "target_std"), label="target std")
+    ax.plot(*series(train, "prediction_std"), label="prediction std")
+    ax.set_ylabel("std over masked frames")
+    ax.set_xlabel("update")
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    save_figure(fig, out, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("log", type=Path, help="hydra_train.log of a run (in hydra.run.dir)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/learning_curves.png"))
+    args = parser.parse_args(argv)
+    log = read_fairseq_log(args.log)
+    plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
+    first, last = log["train_inner"][0], log["train_inner"][-1]
+    print(f"updates {int(first['num_updates'])}..{int(last['num_updates'])}: "
+          f"loss {first['loss']:.4f} -> {last['loss']:.4f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

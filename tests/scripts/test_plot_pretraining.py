@@ -1,0 +1,40 @@
+"""The learning-curve script reads fairseq's JSON log lines (the last record of an update wins
+after a resume) and draws them."""
+import json
+
+import pytest
+
+from scripts.plot_pretraining import main, read_fairseq_log
+
+
+def line(kind, **values):
+    return f"[2026-11-24 21:59:35,172][{kind}][INFO] - " + json.dumps({k: str(v) for k, v in values.items()})
+
+
+def record(update, loss):
+    return dict(epoch=1, loss=loss, reconstruction=loss - 0.03, ranking=0.7, selective_share=update / 10,
+                ranking_accuracy=0.6, target_std=1.0, prediction_std=0.2, ema_decay=0.99, num_updates=update)
+
+
+def test_reads_records_and_the_resumed_run_wins(tmp_path):
+    log = tmp_path / "hydra_train.log"
+    lines = [line("train_inner", **record(u, 10 - u)) for u in (1, 2, 3)]
+    lines.append("[2026-11-24 21:59:35,172][fairseq_cli.train][INFO] - begin validation")
+    lines.append(line("valid", valid_loss=9.5, valid_num_updates=3, valid_ema_decay=0.99))
+    lines += [line("train_inner", **record(u, 20 - u)) for u in (3, 4)]  # resumed from update 2
+    log.write_text("\n".join(lines) + "\n")
+    parsed = read_fairseq_log(log)
+    assert [r["num_updates"] for r in parsed["train_inner"]] == [1, 2, 3, 4]
+    assert [r["loss"] for r in parsed["train_inner"]] == [9.0, 8.0, 17.0, 16.0]
+    assert parsed["valid"] == [{"loss": 9.5, "num_updates": 3.0, "ema_decay": 0.99}]
+
+    out = tmp_path / "curves.png"
+    main([str(log), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+
+
+def test_a_log_without_json_records_is_an_error(tmp_path):
+    log = tmp_path / "hydra_train.log"
+    log.write_text("epoch 001:     10 / 60 loss=9.1, num_updates=10\n")
+    with pytest.raises(ValueError, match="log_format=json"):
+        read_fairseq_log(log)

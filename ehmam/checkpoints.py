@@ -57,7 +57,8 @@ def config_and_weights(state: dict, source: str = "checkpoint") -> Tuple[EhmamCo
     """The model config and the EhmamModel's own state dict, from either format."""
     if "ehmam_config" in state:  # the plain loop (scripts/pretrain_plain.py)
         return config_from_dict(EhmamConfig, state["ehmam_config"]), state["model"]
-    model_cfg = (state.get("cfg") or {}).get("model") if isinstance(state.get("cfg"), dict) else None
+    run_cfg = state.get("cfg")  # fairseq: the whole run's config as nested dicts
+    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
     if not isinstance(model_cfg, dict):
         raise CheckpointError(f"{source}: no model config (neither an ehmam nor a fairseq checkpoint)")
     name = model_cfg.get("_name")

@@ -102,15 +102,14 @@ def train(
         out.loss.backward()
         optimizer.step()
         decay = model.update_teacher(step + 1)
-        mask = out.mask.mask
         history.append(
             StepLog(
                 step=step + 1,
                 loss=out.loss.item(),
                 reconstruction=out.losses["reconstruction"].item(),
                 ranking=out.losses["ranking"].item(),
-                ranking_accuracy=ranking_accuracy(out.predicted_losses, out.frame_losses, mask),
-                selective_share=float(out.mask.selective.sum() / mask.sum()),
+                ranking_accuracy=ranking_accuracy(out.predicted_losses, out.frame_losses, out.mask.mask),
+                selective_share=out.selective_share,
                 ema_decay=decay,
             )
         )

@@ -5,7 +5,7 @@ training progress for easy-to-hard masking, the EMA teacher's update, a masking 
 generator whose state travels in checkpoints, and the collapse guard.
 """
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -118,8 +118,3 @@ class EhmamFairseqModel(BaseFairseqModel):
                            self.ehmam.cfg.collapse)
         return out
 
-
-def trainer_supplied_keys():
-    """Fields the fairseq config adds to EhmamConfig (kept equal to FAIRSEQ_MODEL_KEYS by a test)."""
-    core = {f.name for f in fields(EhmamConfig)}
-    return tuple(sorted(f.name for f in fields(EhmamFairseqConfig) if f.name not in core))

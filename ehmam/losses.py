@@ -129,3 +129,30 @@ def ranking_accuracy(predicted_loss: torch.Tensor, frame_losses: torch.Tensor, m
     if not bool(rows.any()):
         return float("nan")
     return float((agree[rows].float() / counts[rows]).mean())
+
+
+def _average_ranks(values: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """0-based ranks of each row's present entries among themselves, ties sharing the mean
+    rank (as in Spearman's definition); ``pairs`` as from :func:`masked_frame_pairs`."""
+    below = ((values[:, None, :] < values[:, :, None]) & pairs).sum(dim=2)
+    tied = ((values[:, None, :] == values[:, :, None]) & pairs).sum(dim=2)
+    return below.float() + 0.5 * tied.float()
+
+
+def spearman_correlation(predicted_loss: torch.Tensor, frame_losses: torch.Tensor, mask: torch.Tensor) -> float:
+    """Spearman's rank correlation between predicted and real losses over each utterance's
+    masked frames (B x T each), averaged over utterances with at least two masked frames
+    and non-constant ranks; NaN when there are none. +1: the predictor orders the frames
+    exactly as their real losses, 0: no better than chance."""
+    order, pairs = masked_frame_pairs(mask)
+    present = pairs.any(dim=2)
+    ranks = [_average_ranks(v.detach().float().gather(1, order), pairs) for v in (predicted_loss, frame_losses)]
+    weight = present.float()
+    count = weight.sum(dim=1).clamp(min=1)
+    centred = [(r - (r * weight).sum(dim=1, keepdim=True) / count[:, None]) * weight for r in ranks]
+    covariance = (centred[0] * centred[1]).sum(dim=1)
+    scale = torch.sqrt((centred[0] ** 2).sum(dim=1) * (centred[1] ** 2).sum(dim=1))
+    rows = scale > 0
+    if not bool(rows.any()):
+        return float("nan")
+    return float((covariance[rows] / scale[rows]).mean())

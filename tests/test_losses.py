@@ -121,3 +121,32 @@ def test_ranking_accuracy_equals_pair_count_by_hand():
         agree = [(i, j) for i, j in decided if (scores[b, i] - scores[b, j]) * (losses[b, i] - losses[b, j]) > 0]
         shares.append(len(agree) / len(decided))
     assert ranking_accuracy(scores, losses, mask) == pytest.approx(sum(shares) / 3, rel=1e-6)
+
+
+def test_spearman_correlation_matches_scipy_per_utterance():
+    from scipy.stats import spearmanr
+
+    from ehmam.losses import spearman_correlation
+
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.randn(4, 20, generator=gen)
+    losses = scores + torch.randn(4, 20, generator=gen)  # correlated, so the mean is well above 0
+    scores[2, :6] = 0.5  # ties get the mean rank
+    mask = torch.rand(4, 20, generator=gen) < 0.6
+    mask[3] = False
+    mask[3, 7] = True  # one masked frame: no correlation, left out of the mean
+    expected = [spearmanr(scores[b][mask[b]].numpy(), losses[b][mask[b]].numpy()).statistic for b in range(3)]
+    assert spearman_correlation(scores, losses, mask) == pytest.approx(sum(expected) / 3, abs=1e-5)
+    assert sum(expected) / 3 > 0.3
+
+
+def test_spearman_correlation_is_one_for_a_monotone_predictor_and_nan_without_pairs():
+    from ehmam.losses import spearman_correlation
+
+    losses = torch.rand(2, 30, generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    assert spearman_correlation(torch.exp(3 * losses), losses, mask) == pytest.approx(1.0)
+    assert spearman_correlation(-losses, losses, mask) == pytest.approx(-1.0)
+    one_each = torch.zeros(2, 30, dtype=torch.bool)
+    one_each[:, 0] = True
+    assert math.isnan(spearman_correlation(losses, losses, one_each))

@@ -9,6 +9,7 @@ voice variants, speaking rates and pitches, then resampled by ``sox`` to 16 kHz 
     OUT/wav/{split}/{uid}.wav
     OUT/{split}.tsv  .ltr  .wrd     manifests and labels (split = train, valid, test)
     OUT/{split}.meta.tsv            uid, speaker (accent+variant), rate, pitch per utterance
+    OUT/{split}.phn                 phone alignments from espeak-ng's own timing (ehmam.data.alignments)
     OUT/dict.ltr.txt                letter dictionary for CTC fine-tuning
     OUT/lm_text.txt                 LM training text: every sentence not in valid or test
     OUT/corpus.json                 the generation parameters; a rerun with the same ones is a no-op
@@ -36,11 +37,15 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ehmam.data.alignments import PhoneSegment, write_alignments
 from ehmam.data.audio import SAMPLE_RATE
 from ehmam.data.labels import normalize_transcript, words_to_letters, write_letter_dictionary
 from ehmam.data.manifest import write_manifest
 
-GENERATOR_VERSION = 1
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find `manifests`
+from manifests.espeak_alignment import align_utterances  # noqa: E402
+
+GENERATOR_VERSION = 2  # 2: phone alignments
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 # General-audience databases of quotations and prose; the rest hold ASCII art, code
 # snippets or jokes whose spelling a synthesiser would not read as written.
@@ -131,11 +136,24 @@ def synthesize(utt: Utterance, wav_path: Path, tmp_dir: Path) -> int:
     return sf.info(str(wav_path)).frames
 
 
-def write_split(out: Path, split: str, utts: list[Utterance], sizes: dict[str, int]) -> None:
+def align(utts: list[Utterance], sizes: dict[str, int], jobs: int | None) -> dict[str, list[PhoneSegment]]:
+    """Each utterance's phones with their times, checked against its audio's length."""
+    alignments = align_utterances([(u.words.lower(), u.speaker, u.rate, u.pitch) for u in utts], jobs)
+    for utt, segments in zip(utts, alignments):
+        seconds = sizes[utt.uid] / SAMPLE_RATE
+        if abs(segments[-1].end - seconds) > 0.01:
+            raise RuntimeError(f"{utt.uid}: phones run to {segments[-1].end:.3f} s but the audio "
+                               f"lasts {seconds:.3f} s; espeak-ng's library and command line disagree")
+    return {u.uid: a for u, a in zip(utts, alignments)}
+
+
+def write_split(out: Path, split: str, utts: list[Utterance], sizes: dict[str, int],
+                alignments: dict[str, list[PhoneSegment]]) -> None:
     write_manifest(out / f"{split}.tsv", out.resolve(),
                    [(f"wav/{split}/{u.uid}.wav", sizes[u.uid]) for u in utts])
     (out / f"{split}.wrd").write_text("".join(u.words + "\n" for u in utts))
     (out / f"{split}.ltr").write_text("".join(words_to_letters(u.words) + "\n" for u in utts))
+    write_alignments(out / f"{split}.phn", (alignments[u.uid] for u in utts))
     (out / f"{split}.meta.tsv").write_text(
         "uid\tspeaker\trate\tpitch\n"
         + "".join(f"{u.uid}\t{u.speaker}\t{u.rate}\t{u.pitch}\n" for u in utts))
@@ -173,9 +191,10 @@ def make_corpus(out: Path, num_utterances: int = 300, seed: int = 1, valid_fract
                 print(f"[corpus] {done}/{len(plan)} utterances ({time.time() - start:.0f} s)",
                       flush=True)
 
+    alignments = align(plan, sizes, jobs)
     by_split = {s: [u for u in plan if u.split == s] for s in SPLITS}
     for split, utts in by_split.items():
-        write_split(out, split, utts, sizes)
+        write_split(out, split, utts, sizes, alignments)
     write_letter_dictionary((words_to_letters(u.words) for u in by_split["train"]),
                             out / "dict.ltr.txt")
     held_out = {u.words for u in by_split["valid"] + by_split["test"]}

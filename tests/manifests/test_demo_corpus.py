@@ -97,3 +97,22 @@ def test_too_large_request_is_refused_with_the_limit():
     sentences = sentences_from_fortunes()
     with pytest.raises(ValueError, match=f"only {len(sentences)} distinct sentences"):
         plan_corpus(sentences, len(sentences) + 1, 0.1, 0.1, seed=0)
+
+
+def test_phone_alignments_cover_the_speech_of_every_utterance(demo_corpus):
+    from ehmam.data.alignments import read_alignments
+
+    for split in SPLITS:
+        manifest = read_manifest(demo_corpus / f"{split}.tsv")
+        alignments = read_alignments(demo_corpus / f"{split}.phn", expected=len(manifest.entries))
+        words = (demo_corpus / f"{split}.wrd").read_text().splitlines()
+        for entry, segments, text in zip(manifest.entries, alignments, words):
+            wav, rate = sf.read(str(manifest.audio_path(entry)))
+            assert segments[0].start < 0.1 and segments[-1].end == pytest.approx(len(wav) / rate, abs=0.01)
+            # the sound is in the phones, not in the pauses (espeak-ng's "_" phones)
+            def rms(kind):
+                parts = [wav[int(s.start * rate):int(s.end * rate)] for s in segments if s.phone.startswith("_") == kind]
+                return np.sqrt(np.mean(np.concatenate(parts) ** 2))
+            assert rms(True) < 0.2 * rms(False)
+            speech = [s for s in segments if not s.phone.startswith("_")]
+            assert len(text.split()) < len(speech) < len(text)  # more than a phone a word, fewer than letters

@@ -72,7 +72,11 @@ def plot(log: Dict[str, List[dict]], out: Path, title: str) -> None:
     twin = ax.twinx()
     twin.plot(*series(train, "ranking_accuracy"), color="tab:green", label="ranking accuracy")
     twin.axhline(0.5, color="tab:green", linestyle=":", linewidth=1)
-    twin.set_ylabel("pairwise ranking accuracy (0.5 = chance)")
+    if valid and "predictor_spearman" in valid[-1]:
+        twin.plot(*series(valid, "predictor_spearman"), "o-", color="tab:olive", markersize=3,
+                  label="valid Spearman rho, predicted vs real loss")
+        twin.axhline(0.0, color="tab:olive", linestyle=":", linewidth=1)
+    twin.set_ylabel("rank agreement (chance: accuracy 0.5, rho 0)")
     ax.legend(loc="upper left", fontsize=8)
     twin.legend(loc="upper right", fontsize=8)
     ax = axes[1, 0]

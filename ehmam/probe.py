@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,7 +53,6 @@ def load_split(data: Path, split: str, max_utterances: Optional[int] = None):
 def frame_set(encoder: nn.Module, waveforms: Sequence[torch.Tensor], alignments) -> FrameSet:
     """Every layer's frames of every utterance (one at a time: no padding) and their phones."""
     frontend = encoder.frontend
-    stride = math.prod(frontend.extractor.strides)
     per_layer: List[List[torch.Tensor]] = []
     labels: List[str] = []
     for wav, segments in zip(waveforms, alignments):
@@ -63,7 +61,7 @@ def frame_set(encoder: nn.Module, waveforms: Sequence[torch.Tensor], alignments)
         per_layer = per_layer or [[] for _ in layers]
         for bucket, x in zip(per_layer, layers):
             bucket.append(x.float())
-        labels += frame_labels(segments, layers[0].shape[0], stride, frontend.receptive_field, SAMPLE_RATE)
+        labels += frame_labels(segments, layers[0].shape[0], frontend.stride, frontend.receptive_field, SAMPLE_RATE)
     return FrameSet([torch.cat(b) for b in per_layer], labels)
 
 
@@ -149,8 +147,9 @@ def probe_encoders(encoders: Dict[str, nn.Module], train, held_out, steps: int =
 
 def random_like(encoder: StudentEncoder, seed: int) -> StudentEncoder:
     """The same architecture with fresh random weights (the untrained reference)."""
-    torch.manual_seed(seed)
-    return StudentEncoder(encoder.cfg).eval()
+    with torch.random.fork_rng():  # leave the caller's random stream where it was
+        torch.manual_seed(seed)
+        return StudentEncoder(encoder.cfg).eval()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> ProbeResult:

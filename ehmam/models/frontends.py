@@ -5,6 +5,7 @@ Seven 1-D convolutions (512 channels; kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,
 projection to the encoder width.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -109,6 +110,7 @@ class WaveformFrontend(nn.Module):
         self.projection = nn.Linear(channels, embed_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         self.receptive_field = receptive_field(cfg.conv_kernels, cfg.conv_strides)
+        self.stride = math.prod(cfg.conv_strides)  # samples between frames (320: 50 Hz at 16 kHz)
 
     def frame_padding_mask(self, padding_mask: torch.Tensor, frames: int) -> torch.Tensor:
         """A frame is padding when it starts past the utterance's last full window."""

@@ -81,23 +81,16 @@ def synthetic_speech(batch: int, samples: int, seed: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-def manifest_audio(manifest: Path, batch: int, samples: int) -> torch.Tensor:
+def manifest_audio(path: Path, batch: int, samples: int) -> torch.Tensor:
     """The first ``batch`` utterances at least ``samples`` long, cut to ``samples``."""
-    import soundfile as sf
+    from ehmam.data.audio import read_audio
+    from ehmam.data.manifest import read_manifest
 
-    lines = manifest.read_text().splitlines()
-    root = Path(lines[0])
-    out = []
-    for line in lines[1:]:
-        path, length = line.split("\t")[:2]
-        if int(length) >= samples:
-            wav, rate = sf.read(str(root / path), dtype="float32", frames=samples)
-            if rate != SAMPLE_RATE or wav.ndim != 1:
-                raise SystemExit(f"{root / path}: expected {SAMPLE_RATE} Hz mono")
-            out.append(torch.from_numpy(wav))
-        if len(out) == batch:
-            return torch.stack(out)
-    raise SystemExit(f"{manifest}: fewer than {batch} utterances of at least {samples} samples")
+    manifest = read_manifest(path)
+    long_enough = [e for e in manifest.entries if e.num_samples >= samples][:batch]
+    if len(long_enough) < batch:
+        raise SystemExit(f"{path}: fewer than {batch} utterances of at least {samples} samples")
+    return torch.stack([torch.from_numpy(read_audio(manifest.audio_path(e))[:samples]) for e in long_enough])
 
 
 def make_batch(args) -> torch.Tensor:
@@ -106,8 +99,9 @@ def make_batch(args) -> torch.Tensor:
         wav = manifest_audio(Path(args.manifest), args.batch, samples)
     else:
         wav = synthetic_speech(args.batch, samples, args.seed)
-    # both base configs train on per-utterance normalised audio
-    return (wav - wav.mean(1, keepdim=True)) / wav.std(1, keepdim=True).clamp(min=1e-5)
+    from ehmam.models.frontends import normalize_waveform
+
+    return normalize_waveform(wav)  # both base configs train on per-utterance normalised audio
 
 
 # -- the two models -------------------------------------------------------------------

@@ -139,6 +139,9 @@ def _align_in_this_process(request: Request) -> List[PhoneSegment]:
 def align_utterances(requests: Sequence[Request], jobs: Optional[int] = None) -> List[List[PhoneSegment]]:
     """Align each (text, voice, rate, pitch) in a process of its own, so every one starts
     from a fresh engine exactly as the ``espeak-ng`` command does."""
-    # fork: the children start in microseconds and this module is already loaded in them
-    with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=1) as pool:
+    # forkserver, not fork: a forked child would inherit this process's engine, state and
+    # all, if it ever spoke; the fork server is a fresh interpreter that never does
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # children start with this module loaded
+    with context.Pool(jobs, maxtasksperchild=1) as pool:
         return pool.map(_align_in_this_process, requests, chunksize=1)

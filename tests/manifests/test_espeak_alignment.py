@@ -37,11 +37,16 @@ def test_a_fresh_engine_speaks_exactly_what_the_command_line_writes(tmp_path, vo
     assert 0 < phones[0][1] < phones[-1][1] <= len(audio)
 
 
-def test_each_utterance_is_aligned_from_a_fresh_engine():
-    # the engine keeps state between utterances; a reused one would time the repeat differently
+def test_each_utterance_is_aligned_from_a_fresh_engine(tmp_path):
+    # the engine keeps state between utterances: a reused one, or one a worker inherited from
+    # this process, would time the utterances differently from the command line
+    EspeakAligner().synthesize("the engine of this process has spoken", "en-us+f2", 120, 70)
     request = ("idle circuits", "en-gb+m4", 160, 40)
-    first, *_, last = align_utterances([request, ("something else entirely", "en-us+f2", 120, 70), request])
+    first, _, last = align_utterances([request, ("something else entirely", "en-us+f2", 120, 70), request])
     assert first == last
+    subprocess.run(["espeak-ng", "-v", request[1], "-s", str(request[2]), "-p", str(request[3]), "-w",
+                    str(tmp_path / "cli.wav"), request[0]], check=True, capture_output=True)
+    assert round(last[-1].end * 22050) == sf.info(str(tmp_path / "cli.wav")).frames  # to the sample
 
 
 def test_unknown_voice_is_refused():

@@ -20,6 +20,7 @@ setup(
         "hydra-core==1.3.2",
         "omegaconf==2.3.0",
         "matplotlib>=3.8,<3.10",  # figures written by scripts/ (Agg backend, no display needed)
+        "editdistance>=0.8,<0.9",  # UER/WER: fairseq's ctc criterion and ehmam.decode
         # fairseq-fixed==0.12.3.1 is required too; scripts/setup.sh installs it with
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],

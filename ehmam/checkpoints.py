@@ -21,7 +21,7 @@ from .models.frontends import WaveformFrontend
 
 # Keys the fairseq model config adds to EhmamConfig's: the registry name and what the
 # trainer supplies (user_dir/models/ehmam.py; a test keeps the two in step).
-FAIRSEQ_MODEL_KEYS = ("_name", "seed", "easy_to_hard_updates")
+FAIRSEQ_MODEL_KEYS = ("_name", "seed", "easy_to_hard_updates", "encoder_embed_dim")
 # The fairseq wrapper keeps the EhmamModel under this attribute.
 FAIRSEQ_PREFIX = "ehmam."
 STUDENT_ENCODER_PARTS = ("frontend.", "encoder.")

@@ -4,4 +4,13 @@ fairseq imports this package under its directory name, then every module in ``ta
 and ``models/``. Criteria are not auto-imported, so they are imported here. The plugin
 only registers; the maths and data checks live in the plain-PyTorch ``ehmam``.
 """
+import torch
+from fairseq.data import Dictionary
+
 from . import criterions  # noqa: F401
+
+# fairseq's audio_finetuning task saves its label Dictionary object in every checkpoint
+# ("task_state"), and fairseq reads checkpoints with torch.load's default, weights_only=True
+# since torch 2.6, which refuses any class not allow-listed: without this, a CTC run could
+# not resume and its checkpoints could not be loaded. Dictionary holds only lists and dicts.
+torch.serialization.add_safe_globals([Dictionary])

@@ -21,6 +21,7 @@ from .. import losses as L
 from ..collapse import CollapseGuardConfig, feature_std
 from ..ema import EmaConfig, EmaTeacher, ema_decay
 from ..masking import Mask, MaskingConfig, easy_to_hard_mask
+from ..spec_augment import SpecAugmentConfig, spec_augment
 from .decoders import ConvDecoder, ConvDecoderConfig
 from .encoder import ContextEncoder, EncoderConfig, EncoderOutput
 from .frontends import FrontendConfig, WaveformFrontend
@@ -48,6 +49,12 @@ class EhmamConfig:
     loss_scale: Optional[float] = None
     # stop training when targets or predictions stop varying (data2vec 2.0's guard)
     collapse: CollapseGuardConfig = field(default_factory=CollapseGuardConfig)
+    # masking while fine-tuning (unused in pretraining); fairseq's wav2vec_ctc sets it
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+
+
+# What only pretraining uses; fine-tuning drops it (EhmamModel.remove_pretraining_modules).
+PRETRAINING_ONLY = ("teacher", "decoder", "loss_predictor", "decoder_mask_token")
 
 
 def tiny_config(**overrides) -> EhmamConfig:
@@ -193,10 +200,29 @@ class EhmamModel(nn.Module):
 
     # -- inference --------------------------------------------------------------------
 
-    def encode(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None):
-        """The student on unmasked input: (frames B x T x D, EncoderOutput)."""
+    def encode(
+        self,
+        source: torch.Tensor,
+        padding_mask: Optional[torch.Tensor] = None,
+        augment: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ):
+        """The student: (frames B x T x D, EncoderOutput). ``augment`` applies the
+        fine-tuning SpecAugment (``cfg.spec_augment``) to the frames before the encoder."""
         features, frame_padding = self.frontend(source, padding_mask)
+        if augment:
+            features, _, _ = spec_augment(features, frame_padding, self.mask_embedding, self.cfg.spec_augment, generator)
         return features, self.encoder(features, frame_padding)
+
+    def remove_pretraining_modules(self) -> None:
+        """Drop the teacher, decoder and loss predictor: fine-tuning keeps the student's
+        front end, encoder and mask embedding (which SpecAugment reuses)."""
+        for name in PRETRAINING_ONLY:
+            setattr(self, name, None)
+
+    @property
+    def pretraining_removed(self) -> bool:
+        return self.teacher is None
 
     def student_parameters(self):
         """Everything that trains (the teacher excluded)."""

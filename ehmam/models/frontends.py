@@ -27,12 +27,17 @@ class FrontendConfig:
     conv_bias: bool = False
     # dropout on the projected frames
     dropout: float = 0.0
+    # scales the gradient reaching the convolutions; 0 freezes them (and skips their
+    # backward), as wav2vec 2.0 and data2vec do while fine-tuning (fairseq's feature_grad_mult)
+    feature_grad_mult: float = 1.0
 
     def __post_init__(self):
         if not len(self.conv_channels) == len(self.conv_kernels) == len(self.conv_strides):
             raise ValueError("conv_channels, conv_kernels and conv_strides need one entry per layer")
         if self.norm not in NORMS:
             raise ValueError(f"norm={self.norm!r}: expected one of {NORMS}")
+        if self.feature_grad_mult < 0:
+            raise ValueError(f"feature_grad_mult={self.feature_grad_mult}: expected >= 0 (0 freezes the convolutions)")
 
 
 def conv_output_length(length, kernels: Sequence[int], strides: Sequence[int]):
@@ -96,6 +101,19 @@ class ConvFeatureExtractor(nn.Module):
         return self.layers(waveform[:, None, :])
 
 
+class ScaleGradient(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``scale`` on the way back."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
 class WaveformFrontend(nn.Module):
     """Waveform -> projected frames: conv features, layer norm, linear to ``embed_dim``.
 
@@ -111,6 +129,7 @@ class WaveformFrontend(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.receptive_field = receptive_field(cfg.conv_kernels, cfg.conv_strides)
         self.stride = math.prod(cfg.conv_strides)  # samples between frames (320: 50 Hz at 16 kHz)
+        self.feature_grad_mult = cfg.feature_grad_mult
 
     def frame_padding_mask(self, padding_mask: torch.Tensor, frames: int) -> torch.Tensor:
         """A frame is padding when it starts past the utterance's last full window."""
@@ -128,7 +147,14 @@ class WaveformFrontend(nn.Module):
                 f"an utterance has {shortest} samples, fewer than the front end's receptive field of "
                 f"{self.receptive_field} samples: drop it (min_sample_size) or pad the data"
             )
-        features = self.extractor(waveform).transpose(1, 2)
+        if self.feature_grad_mult == 0.0:
+            with torch.no_grad():
+                features = self.extractor(waveform)
+        else:
+            features = self.extractor(waveform)
+            if self.feature_grad_mult != 1.0:
+                features = ScaleGradient.apply(features, self.feature_grad_mult)
+        features = features.transpose(1, 2)
         features = self.dropout(self.projection(self.norm(features)))
         frame_padding = None
         if padding_mask is not None:

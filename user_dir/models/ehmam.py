@@ -3,6 +3,14 @@
 No maths here. This wrapper turns the trainer's update count into what the model needs:
 training progress for easy-to-hard masking, the EMA teacher's update, a masking random
 generator whose state travels in checkpoints, and the collapse guard.
+
+It also answers what fairseq's stock ``wav2vec_ctc`` fine-tuning wrapper
+(``Wav2VecEncoder``) asks of a pretrained model: ``encoder_embed_dim`` in its config,
+``remove_pretraining_modules()``, a strict ``load_state_dict`` of the pretraining
+checkpoint afterwards (the removed modules' weights are dropped on the way in), and
+``extract_features(source, padding_mask, mask)``. Its ``model.mask_prob``, dropout,
+``layerdrop`` and ``feature_grad_mult`` settings reach our config because fairseq overwrites
+every key of those names in the stored pretraining config.
 """
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +26,7 @@ from ehmam.collapse import check_collapse
 from ehmam.configs import config_from_dict
 from ehmam.ema import ema_decay
 from ehmam.models import EhmamConfig, EhmamModel
+from ehmam.models.ehmam import PRETRAINING_ONLY
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +41,11 @@ class EhmamFairseqConfig(FairseqDataclass, EhmamConfig):
     easy_to_hard_updates: int = field(
         default=II("optimization.max_update"),
         metadata={"help": "updates over which the teacher-chosen share of the mask grows to 1"},
+    )
+    # read by fairseq's wav2vec_ctc to size its output layer; always the encoder's width
+    encoder_embed_dim: int = field(
+        default=II(".encoder.embed_dim"),
+        metadata={"help": "derived from encoder.embed_dim for fairseq's fine-tuning wrapper; do not set"},
     )
 
 
@@ -50,6 +64,10 @@ class EhmamFairseqModel(BaseFairseqModel):
                              f"optimization.max_update or model.easy_to_hard_updates to a positive count")
         self.cfg = cfg
         self.ehmam = EhmamModel(core_config(cfg))
+        if cfg.encoder_embed_dim != self.ehmam.cfg.encoder.embed_dim:
+            raise ValueError(f"model.encoder_embed_dim={cfg.encoder_embed_dim} differs from "
+                             f"model.encoder.embed_dim={self.ehmam.cfg.encoder.embed_dim}: leave "
+                             "encoder_embed_dim unset, it follows encoder.embed_dim")
         self.num_updates = 0
         # updates the teacher has followed; a buffer so that it is saved and restored with it
         self.register_buffer("teacher_updates", torch.zeros((), dtype=torch.long))
@@ -67,7 +85,7 @@ class EhmamFairseqModel(BaseFairseqModel):
         for update n happens here, lazily, at the start of update n + 1 (once per update,
         whatever update_freq is); a resumed run's buffer says which steps it already took."""
         super().set_num_updates(num_updates)
-        if self.training and num_updates > int(self.teacher_updates):
+        if self.training and not self.ehmam.pretraining_removed and num_updates > int(self.teacher_updates):
             self.ehmam.update_teacher(num_updates)
             self.teacher_updates.fill_(num_updates)
         self.num_updates = num_updates
@@ -108,6 +126,29 @@ class EhmamFairseqModel(BaseFairseqModel):
     def set_extra_state(self, state):
         self._restored_generator_state = state.get("mask_generator")
         self._mask_generator = None
+
+    # -- fine-tuning through fairseq's wav2vec_ctc -----------------------------------------
+
+    def remove_pretraining_modules(self, **unused) -> None:
+        self.ehmam.remove_pretraining_modules()
+
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Once the pretraining modules are gone, a pretraining checkpoint's weights for them
+        are dropped before the strict load (everything else must still match)."""
+        super().upgrade_state_dict_named(state_dict, name)
+        if self.ehmam.pretraining_removed:
+            prefix = f"{name}.ehmam." if name else "ehmam."
+            removed = tuple(f"{prefix}{module}" for module in PRETRAINING_ONLY)
+            for key in [k for k in state_dict if k.startswith(removed)]:
+                del state_dict[key]
+        return state_dict
+
+    def extract_features(self, source, padding_mask=None, mask=False, **unused):
+        """What ``Wav2VecEncoder`` calls: ``x`` B x T x D, ``padding_mask`` B x T (True =
+        padding) or None, ``layer_results`` every block's output. ``mask`` applies SpecAugment."""
+        generator = self.mask_generator(source.device) if mask else None
+        _, out = self.ehmam.encode(source, padding_mask, augment=mask, generator=generator)
+        return {"x": out.hidden, "padding_mask": out.padding_mask, "layer_results": out.layers}
 
     # -- forward ------------------------------------------------------------------------
 

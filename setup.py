@@ -25,4 +25,5 @@ setup(
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    entry_points={"console_scripts": ["ehmam-decode=ehmam.decode:main"]},
 )

@@ -64,3 +64,25 @@ def test_normalize_ignores_padding():
     assert out[0, :3].mean().abs() < 1e-6
     assert out[0, 3] == 0
     assert torch.allclose(out[0, :3], normalize_waveform(wav[:, :3])[0], atol=1e-4)
+
+
+def conv_gradients(feature_grad_mult: float):
+    torch.manual_seed(0)
+    cfg = FrontendConfig(conv_channels=[8] * 7, feature_grad_mult=feature_grad_mult)
+    frontend = WaveformFrontend(cfg, embed_dim=16)
+    features, _ = frontend(torch.randn(2, 4000))
+    features.square().sum().backward()
+    return [p.grad for p in frontend.extractor.parameters()], frontend.projection.weight.grad
+
+
+def test_feature_grad_mult_scales_or_stops_the_convolutions_gradient():
+    full, projection = conv_gradients(1.0)
+    scaled, projection_scaled = conv_gradients(0.1)
+    for a, b in zip(full, scaled):
+        torch.testing.assert_close(b, 0.1 * a)
+    torch.testing.assert_close(projection_scaled, projection)  # only the convolutions are scaled
+    frozen, projection_frozen = conv_gradients(0.0)
+    assert all(g is None for g in frozen)  # no backward through them at all
+    torch.testing.assert_close(projection_frozen, projection)
+    with pytest.raises(ValueError, match="feature_grad_mult"):
+        FrontendConfig(feature_grad_mult=-1.0)

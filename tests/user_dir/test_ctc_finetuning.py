@@ -1,0 +1,182 @@
+"""CTC fine-tuning of an EH-MAM checkpoint with fairseq's stock audio_finetuning task and
+wav2vec_ctc model: the pretrained student arrives intact, padding does not leak into the
+emissions, the encoder stays put while frozen, validation reports UER/WER and keeps the best
+WER, and fine-tuned checkpoints resume and reload."""
+import json
+import re
+
+import pytest
+import torch
+from fairseq.models.wav2vec.wav2vec2_asr import Wav2Vec2CtcConfig
+from fairseq.tasks.audio_finetuning import AudioFinetuningConfig, AudioFinetuningTask
+from fairseq.utils import import_user_module
+from omegaconf import OmegaConf
+
+from ehmam.data.audio import read_audio
+from ehmam.data.manifest import read_manifest
+from ehmam.decode import DecodeError, load_ctc_model, main as decode_main
+from ehmam.error_rates import ErrorCounts
+from ehmam.models.ehmam import PRETRAINING_ONLY
+from ehmam.models.frontends import conv_output_length
+from scripts.plot_pretraining import read_fairseq_log
+from tests.user_dir.fairseq_runs import REPO, hydra_train
+
+PRETRAIN_CONFIGS = REPO / "examples/ehmam/config"
+FINETUNE_CONFIGS = PRETRAIN_CONFIGS / "finetuning"
+FROZEN = 6  # updates with the encoder frozen in the fine-tuning run
+UPDATES = 12
+
+
+@pytest.fixture(scope="module")
+def pretrained(demo_corpus, tmp_path_factory):
+    save_dir = tmp_path_factory.mktemp("pretrain") / "ckpt"
+    hydra_train(PRETRAIN_CONFIGS, "tiny_cpu", demo_corpus, save_dir, "optimization.max_update=20")
+    return save_dir / "checkpoint_last.pt"
+
+
+def finetune(data, save_dir, w2v_path, *overrides, **kwargs):
+    return hydra_train(FINETUNE_CONFIGS, "tiny_cpu", data, save_dir, f"model.w2v_path={w2v_path}",
+                       "common.log_interval=1", *overrides, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def finetuned(pretrained, demo_corpus, tmp_path_factory):
+    """12 updates, the first 6 with the encoder frozen; a checkpoint (and validation) every 3."""
+    save_dir = tmp_path_factory.mktemp("finetune") / "ckpt"
+    log = finetune(demo_corpus, save_dir, pretrained, f"optimization.max_update={UPDATES}",
+                   f"model.freeze_finetune_updates={FROZEN}", "checkpoint.save_interval_updates=3",
+                   "dataset.validate_interval_updates=3", "checkpoint.keep_interval_updates=-1")
+    return save_dir, log
+
+
+def model_weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def student_weights(pretraining_state):
+    """The pretraining checkpoint's student, as the fine-tuned model names it."""
+    removed = tuple(f"ehmam.{name}" for name in PRETRAINING_ONLY)
+    return {f"w2v_encoder.w2v_model.{k}": v for k, v in pretraining_state.items()
+            if not k.startswith(removed) and not k.endswith("_extra_state")}  # the masking generator
+
+
+def build_stock_ctc(data, w2v_path):
+    import_user_module(OmegaConf.create({"user_dir": str(REPO / "user_dir")}))
+    task = AudioFinetuningTask.setup_task(OmegaConf.structured(
+        AudioFinetuningConfig(data=str(data), labels="ltr", normalize=True, tpu=False, seed=1)))
+    cfg = OmegaConf.structured(Wav2Vec2CtcConfig(_name="wav2vec_ctc", w2v_path=str(w2v_path), normalize=True, data=str(data), ddp_backend="pytorch_ddp",
+                                                 mask_channel_prob=0.25, mask_channel_length=8, apply_mask=True))
+    return task, task.build_model(cfg)
+
+
+def test_stock_wav2vec_ctc_loads_the_student_and_runs_a_padded_batch(pretrained, demo_corpus):
+    task, model = build_stock_ctc(demo_corpus, pretrained)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("_extra_state")}
+    expected = student_weights(model_weights(pretrained))
+    ctc_head = {k for k in state if k.startswith("w2v_encoder.proj.")}
+    assert set(state) - ctc_head == set(expected)  # nothing of the teacher, decoder or predictor
+    for key, value in expected.items():
+        assert torch.equal(state[key], value), key
+    assert model.w2v_encoder.proj.out_features == len(task.target_dictionary)
+
+    manifest = read_manifest(demo_corpus / "valid.tsv")
+    waves = [torch.from_numpy(read_audio(manifest.audio_path(e))) for e in manifest.entries[:2]]
+    waves = [torch.nn.functional.layer_norm(w, w.shape) for w in waves]
+    short, long = sorted(waves, key=len)
+    source = torch.zeros(2, len(long))
+    source[0, : len(short)], source[1] = short, long
+    padding = torch.arange(len(long))[None, :] >= torch.tensor([len(short), len(long)])[:, None]
+
+    model.eval()
+    with torch.no_grad():
+        out = model(source=source, padding_mask=padding)
+        alone = model(source=short[None], padding_mask=None)
+    kernels, strides = [10, 3, 3, 3, 3, 2, 2], [5, 2, 2, 2, 2, 2, 2]
+    frames_short = conv_output_length(len(short), kernels, strides)
+    assert out["encoder_out"].shape == (conv_output_length(len(long), kernels, strides), 2, len(task.target_dictionary))
+    assert (~out["padding_mask"][0]).sum() == frames_short and not out["padding_mask"][1].any()
+    # the padded batch gives the short utterance the emissions it gets alone
+    torch.testing.assert_close(out["encoder_out"][:frames_short, 0], alone["encoder_out"][:, 0], atol=1e-4, rtol=1e-4)
+
+    model.train()
+    model.w2v_encoder.num_updates = 10_000  # past any freeze
+    with torch.no_grad():
+        masked = model(source=source, padding_mask=padding)
+    assert not torch.allclose(masked["encoder_out"][:frames_short, 0], out["encoder_out"][:frames_short, 0])
+
+
+def test_encoder_stays_frozen_then_trains(finetuned, pretrained):
+    save_dir, log = finetuned
+    before = student_weights(model_weights(pretrained))
+    frozen = model_weights(next(save_dir.glob(f"checkpoint_*_{FROZEN}.pt")))
+    trained = model_weights(next(save_dir.glob(f"checkpoint_*_{UPDATES}.pt")))
+    for key, value in before.items():
+        assert torch.equal(frozen[key], value), f"{key} changed while the encoder was frozen"
+    head = "w2v_encoder.proj.weight"
+    first = model_weights(next(save_dir.glob("checkpoint_*_3.pt")))
+    assert not torch.equal(first[head], frozen[head])  # the CTC head trains from the start
+    changed = {k for k in before if not torch.equal(trained[k], before[k])}
+    assert any(".ehmam.encoder.layers." in k for k in changed)
+    # the tiny config trains the convolutions too once the freeze ends (feature_grad_mult 1)
+    assert any(".ehmam.frontend.extractor." in k for k in changed)
+
+
+def test_validation_reports_uer_wer_and_keeps_the_best_wer(finetuned):
+    save_dir, log = finetuned
+    valid = read_fairseq_log(save_dir / "hydra/hydra_train.log")["valid"]
+    assert [r["num_updates"] for r in valid] == [3, 6, 9, 12], log[-3000:]
+    for record in valid:
+        assert 0.0 <= record["uer"] <= 100.0 and record["wer"] >= 0.0
+    best = torch.load(save_dir / "checkpoint_best.pt", map_location="cpu", weights_only=False)
+    assert best["extra_state"]["best"] == pytest.approx(min(r["wer"] for r in valid))
+
+
+def test_fine_tuned_checkpoint_resumes_and_reloads(finetuned, pretrained, demo_corpus, tmp_path):
+    save_dir, _ = finetuned
+    resumed = tmp_path / "ckpt"
+    resumed.mkdir()
+    last = save_dir / "checkpoint_last.pt"
+    (resumed / "checkpoint_last.pt").write_bytes(last.read_bytes())
+    log = finetune(demo_corpus, resumed, pretrained, f"optimization.max_update={UPDATES + 3}")
+    assert re.search(rf"Loaded checkpoint .*\(epoch \d+ @ {UPDATES} updates\)", log), log[-3000:]
+    assert re.search(rf'"train_num_updates": "{UPDATES + 3}"', log), log[-3000:]
+
+    ctc = load_ctc_model(last, demo_corpus)
+    saved = model_weights(last)
+    loaded = ctc.model.state_dict()
+    assert set(loaded) == set(saved)
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved if not k.endswith("_extra_state"))
+    letters = [line.split()[0] for line in (demo_corpus / "dict.ltr.txt").read_text().splitlines()]
+    assert ctc.dictionary.symbols[ctc.dictionary.nspecial:] == letters
+    assert ctc.dictionary[ctc.blank] == "<s>"  # fairseq's CTC blank
+    assert ctc.normalize
+
+
+def test_decode_command_writes_scored_hypotheses(finetuned, demo_corpus, tmp_path, capsys):
+    save_dir, _ = finetuned
+    assert decode_main([str(save_dir / "checkpoint_best.pt"), "--data", str(demo_corpus), "--split", "test",
+                        "--out", str(tmp_path)]) == 0
+    assert re.search(r"test greedy: CER [\d.]+%  WER [\d.]+%", capsys.readouterr().out)
+    hypotheses = (tmp_path / "test.greedy.wrd").read_text().splitlines()
+    references = (demo_corpus / "test.wrd").read_text().splitlines()
+    assert len(hypotheses) == len(references)
+    total = sum((ErrorCounts.of(r, h) for r, h in zip(references, hypotheses)), ErrorCounts())
+    summary = json.loads((tmp_path / "test.greedy.json").read_text())
+    assert summary["wer"] == pytest.approx(total.wer, abs=0.01) and summary["cer"] == pytest.approx(total.cer, abs=0.01)
+    assert len((tmp_path / "test.greedy.report.tsv").read_text().splitlines()) == len(references) + 1
+
+
+def test_decode_refuses_a_pretraining_checkpoint(pretrained, demo_corpus):
+    with pytest.raises(DecodeError, match="not a CTC fine-tuned one"):
+        load_ctc_model(pretrained, demo_corpus)
+
+
+def test_mismatched_pretraining_checkpoint_is_refused(pretrained, demo_corpus, tmp_path):
+    """A checkpoint whose weights do not fit its config stops the load (strict)."""
+    state = torch.load(pretrained, map_location="cpu", weights_only=False)
+    key = next(k for k in state["model"] if k.startswith("ehmam.encoder.layers.0."))
+    del state["model"][key]
+    broken = tmp_path / "broken.pt"
+    torch.save(state, broken)
+    with pytest.raises(RuntimeError, match=re.escape(key.split("ehmam.", 1)[1])):
+        build_stock_ctc(demo_corpus, broken)

@@ -31,7 +31,8 @@ utterance="$(sed -n 1p data/demo/valid.tsv)/$(sed -n 2p data/demo/valid.tsv | cu
 .venv/bin/python scripts/plot_hard_regions.py --checkpoint "$root/checkpoints/demo/checkpoint_last.pt" \
   --manifest data/demo/valid.tsv --out "$out/hard_regions.png"
 echo "[demo] linear phone probe on frozen features: pretrained against the same model with random weights"
-.venv/bin/python -m ehmam.probe "$root/checkpoints/demo/checkpoint_last.pt" data/demo --json "$out/probe.json"
+.venv/bin/python -m ehmam.probe "$root/checkpoints/demo/checkpoint_last.pt" data/demo --max-utterances 300 \
+  --json "$out/probe.json"
 
 echo "[demo] CTC fine-tuning with fairseq's stock wav2vec_ctc; checkpoints in checkpoints/demo_ctc, log in $out/finetune/hydra_train.log"
 start=$(date +%s)

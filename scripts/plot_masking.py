@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Draw easy-to-hard masking on one utterance as training progresses.
 
-    python scripts/plot_masking.py --audio data/demo/wav/valid/valid-00000.wav --out masking.png
+    python scripts/plot_masking.py --audio data/demo/wav/valid/valid-01600.wav --out masking.png
     python scripts/plot_masking.py --audio ... --checkpoint checkpoints/demo/checkpoint_last.pt
 
 Top: the utterance's log-mel spectrogram with the masked frames at t/T = 0.5 drawn over it.

@@ -44,6 +44,8 @@ start=$(date +%s)
   checkpoint.save_dir="$root/checkpoints/demo_ctc" \
   hydra.run.dir="$out/finetune"
 echo "[demo] fine-tuning took $(( $(date +%s) - start )) s"
+.venv/bin/python scripts/plot_finetuning.py "$out/finetune/hydra_train.log:EH-MAM tiny, pretrained" \
+  --out "$out/finetuning.png"
 echo "[demo] greedy decoding of the test split (sentences unseen in training)"
 .venv/bin/python -m ehmam.decode "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo --split test \
   --out "$out/decode"

@@ -65,7 +65,8 @@ def build_stock_ctc(data, w2v_path):
     task = AudioFinetuningTask.setup_task(OmegaConf.structured(
         AudioFinetuningConfig(data=str(data), labels="ltr", normalize=True, tpu=False, seed=1)))
     cfg = OmegaConf.structured(Wav2Vec2CtcConfig(_name="wav2vec_ctc", w2v_path=str(w2v_path), normalize=True, data=str(data), ddp_backend="pytorch_ddp",
-                                                 mask_channel_prob=0.25, mask_channel_length=8, apply_mask=True))
+                                                 mask_channel_prob=0.25, mask_channel_length=8, apply_mask=True,
+                                                 layerdrop=0.05, attention_dropout=0.07, mask_prob=0.3))
     return task, task.build_model(cfg)
 
 
@@ -78,6 +79,12 @@ def test_stock_wav2vec_ctc_loads_the_student_and_runs_a_padded_batch(pretrained,
     for key, value in expected.items():
         assert torch.equal(state[key], value), key
     assert model.w2v_encoder.proj.out_features == len(task.target_dictionary)
+    # the wrapper's masking, dropout, layerdrop and feature_grad_mult settings reach our model
+    ehmam = model.w2v_encoder.w2v_model.ehmam
+    assert (ehmam.cfg.spec_augment.mask_prob, ehmam.cfg.spec_augment.mask_channel_prob) == (0.3, 0.25)
+    assert ehmam.cfg.spec_augment.mask_channel_length == 8
+    assert ehmam.encoder.layerdrop == 0.05 and ehmam.cfg.encoder.attention_dropout == 0.07
+    assert ehmam.frontend.feature_grad_mult == 0.0  # wav2vec_ctc's default freezes the convolutions
 
     manifest = read_manifest(demo_corpus / "valid.tsv")
     waves = [torch.from_numpy(read_audio(manifest.audio_path(e))) for e in manifest.entries[:2]]

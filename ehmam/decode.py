@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .data.audio import read_audio
 from .data.labels import letters_to_words
 from .data.manifest import read_manifest
 from .error_rates import ErrorCounts
+from .models.frontends import normalize_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,14 @@ class CtcModel:
     def emissions(self, waveforms: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """Log-probabilities per utterance (T_i x V) for a list of 1-D waveforms."""
         device = next(self.model.parameters()).device
-        if self.normalize:  # as fairseq's FileAudioDataset does before padding
-            waveforms = [F.layer_norm(w, w.shape) for w in waveforms]
         longest = max(w.shape[0] for w in waveforms)
         source = torch.zeros(len(waveforms), longest)
         padding = torch.ones(len(waveforms), longest, dtype=torch.bool)
         for i, w in enumerate(waveforms):
             source[i, : w.shape[0]] = w
             padding[i, : w.shape[0]] = False
+        if self.normalize:  # per utterance over its own samples, padding left 0, as fairseq's dataset
+            source = normalize_waveform(source, padding)
         out = self.model(source=source.to(device), padding_mask=padding.to(device))
         lprobs = self.model.get_normalized_probs(out, log_probs=True).transpose(0, 1).float().cpu()
         frame_padding = out.get("padding_mask")

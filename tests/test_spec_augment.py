@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from ehmam.spec_augment import MIN_TIME_SPANS, SpecAugmentConfig, span_mask, spec_augment
+from ehmam.spec_augment import SpecAugmentConfig, span_mask, spec_augment
 
 
 def reference_coverage(length: int, prob: float, span: int, min_spans: int, trials: int, seed: int) -> float:
@@ -68,8 +68,7 @@ def test_spec_augment_replaces_frames_and_zeroes_channels():
             expected = embedding.clone() if time[b, t] else features[b, t].clone()
             expected[channel[b]] = 0.0
             torch.testing.assert_close(out[b, t], expected)
-    assert time.sum(dim=1).min() >= cfg.mask_length * 1  # MIN_TIME_SPANS spans, may overlap
-    assert MIN_TIME_SPANS == 2
+    assert time.sum(dim=1).min() >= cfg.mask_length  # at least one whole span per utterance
 
 
 def test_same_generator_seed_same_masks():

@@ -28,7 +28,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import torch
 
-from .data.audio import read_audio
+from .data.audio import SAMPLE_RATE, read_audio
 from .data.labels import letters_to_words
 from .data.manifest import read_manifest
 from .error_rates import ErrorCounts
@@ -216,12 +216,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         ctc = load_ctc_model(a.checkpoint, a.data, a.user_dir, a.device)
         start = time.perf_counter()
-        decoded = decode_manifest(ctc, a.data, a.split)
+        decoded = decode_manifest(ctc, a.data, a.split, a.max_samples)
         seconds = time.perf_counter() - start
-    except (DecodeError, ValueError) as err:
+    except ValueError as err:  # DecodeError, and the manifest and audio readers' errors
         print(f"error: {err}", file=sys.stderr)
         return 1
-    audio_seconds = sum(d.utterance.samples for d in decoded) / 16_000
+    audio_seconds = sum(d.utterance.samples for d in decoded) / SAMPLE_RATE
     summary = {"checkpoint": str(a.checkpoint), "data": str(a.data), "split": a.split, "method": "greedy",
                "utterances": len(decoded), "audio_seconds": round(audio_seconds, 1),
                "decode_seconds": round(seconds, 2)}

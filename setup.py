@@ -21,9 +21,15 @@ setup(
         "omegaconf==2.3.0",
         "matplotlib>=3.8,<3.10",  # figures written by scripts/ (Agg backend, no display needed)
         "editdistance>=0.8,<0.9",  # UER/WER: fairseq's ctc criterion and ehmam.decode
+        # LM decoding: torchaudio's ctc_decoder runs flashlight's lexicon decoder, whose cp311
+        # wheel bundles KenLM; the kenlm module queries LMs (its lmplz/build_binary tools come
+        # from scripts/build_kenlm.sh, same release).
+        "flashlight-text==0.0.7",
+        "kenlm==0.3.0",
         # fairseq-fixed==0.12.3.1 is required too; scripts/setup.sh installs it with
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
-    entry_points={"console_scripts": ["ehmam-decode=ehmam.decode:main"]},
+    entry_points={"console_scripts": ["ehmam-decode=ehmam.decode:main",
+                                      "ehmam-lm=ehmam.language_model:main"]},
 )

@@ -1,18 +1,24 @@
-"""Transcribe a manifest with a CTC fine-tuned checkpoint and score it: greedy (Viterbi) decoding.
+"""Transcribe a manifest with a CTC fine-tuned checkpoint and score it: greedy (Viterbi)
+decoding and lexicon beam search with a KenLM n-gram.
 
     python -m ehmam.decode checkpoints/ft/checkpoint_best.pt --data data/demo --split test --out outputs/decode
+    python -m ehmam.decode CKPT --data data/demo --split test --out outputs/decode \\
+        --lexicon lm/lexicon.txt --lm lm/4-gram.bin [--beam 50 --lm-weight 2 --word-score -1]
+    python -m ehmam.decode CKPT ... --lexicon L --lm LM --tune-split valid   # search the weights on valid first
 
 fairseq's own inference script (``examples/speech_recognition/new/infer.py``) is not part of
-the installed package, so this is the decoding route. It reads ``{split}.tsv`` with ehmam's
-checked readers, batches by length, and writes into ``--out``:
+the installed package, so this is the decoding route. It runs the acoustic model once per
+split, then every search over the same emissions, and writes into ``--out`` per method
+(``greedy``; ``kenlm``, or ``lexicon`` without an LM):
 
-- ``{split}.greedy.wrd``: one hypothesis per manifest line, in manifest order (like ``.wrd``);
-- ``{split}.greedy.report.tsv``: per utterance WER, CER, reference and hypothesis, worst first;
-- ``{split}.greedy.json``: the corpus CER and WER and what was decoded.
+- ``{split}.{method}.wrd``: one hypothesis per manifest line, in manifest order (like ``.wrd``);
+- ``{split}.{method}.report.tsv``: per utterance WER, CER, reference and hypothesis, worst first;
+- ``{split}.{method}.json``: the corpus CER and WER, the search settings;
+- ``{tune_split}.kenlm_search.tsv``: WER and CER at every point of the weight grid.
 
 References come from ``{split}.wrd`` (or ``{split}.ltr``); without either, only the
-hypotheses are written. Loading the model needs fairseq and our ``user_dir``; the decoding
-and scoring functions are plain PyTorch.
+hypotheses are written. Loading the model needs fairseq and our ``user_dir``; the searches
+and scoring are plain PyTorch (``ehmam.beam_search``).
 """
 from __future__ import annotations
 
@@ -24,10 +30,11 @@ import time
 from argparse import Namespace
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
 
+from .beam_search import BeamSearchConfig, LexiconBeamSearch, WeightTrial, search_weights
 from .data.audio import SAMPLE_RATE, read_audio
 from .data.labels import letters_to_words
 from .data.manifest import read_manifest
@@ -64,9 +71,21 @@ class CtcModel:
     blank: int
     normalize: bool  # the model expects zero-mean, unit-variance waveforms
 
+    dictionary_source: str = "the letter dictionary"  # where it came from, for errors
+    pretrained_from: Optional[str] = None  # the pretraining checkpoint it was fine-tuned from (w2v_path)
+
+    @property
+    def tokens(self) -> List[str]:
+        """The dictionary's symbols in index order: emission column i is tokens[i]."""
+        return list(self.dictionary.symbols)
+
     @torch.no_grad()
-    def emissions(self, waveforms: Sequence[torch.Tensor]) -> List[torch.Tensor]:
-        """Log-probabilities per utterance (T_i x V) for a list of 1-D waveforms."""
+    def emissions(self, waveforms: Sequence[torch.Tensor],
+                  frame_masks: Optional[Sequence[torch.Tensor]] = None) -> List[torch.Tensor]:
+        """Log-probabilities per utterance (T_i x V) for a list of 1-D waveforms.
+
+        ``frame_masks`` (one boolean vector per utterance, True = hide) replaces those encoder
+        input frames with the model's mask embedding, as pretraining and SpecAugment do."""
         device = next(self.model.parameters()).device
         longest = max(w.shape[0] for w in waveforms)
         source = torch.zeros(len(waveforms), longest)
@@ -76,7 +95,11 @@ class CtcModel:
             padding[i, : w.shape[0]] = False
         if self.normalize:  # per utterance over its own samples, padding left 0, as fairseq's dataset
             source = normalize_waveform(source, padding)
-        out = self.model(source=source.to(device), padding_mask=padding.to(device))
+        source, padding = source.to(device), padding.to(device)
+        if frame_masks is None:  # fairseq's own forward
+            out = self.model(source=source, padding_mask=padding)
+        else:
+            out = self._masked_forward(source, padding, frame_masks)
         lprobs = self.model.get_normalized_probs(out, log_probs=True).transpose(0, 1).float().cpu()
         frame_padding = out.get("padding_mask")
         if frame_padding is None:
@@ -84,9 +107,20 @@ class CtcModel:
         lengths = (~frame_padding).sum(dim=1).tolist()
         return [lp[:n] for lp, n in zip(lprobs, lengths)]
 
+    def _masked_forward(self, source, padding, frame_masks) -> dict:
+        """``Wav2VecEncoder.forward`` in evaluation mode, with frames hidden by ehmam's encoder."""
+        encoder = self.model.w2v_encoder
+        res = encoder.w2v_model.extract_features(source, padding, frame_masks=list(frame_masks))
+        x = res["x"].transpose(0, 1)  # T x B x C, what the CTC head and fairseq expect
+        return {"encoder_out": encoder.proj(x), "padding_mask": res["padding_mask"]}
+
     def words(self, tokens: List[int]) -> str:
         """Token ids of the letter dictionary -> words (``|`` ends a word)."""
         return letters_to_words(self.dictionary.string(tokens))
+
+    def greedy(self, emission: torch.Tensor) -> str:
+        """Viterbi (best path) decoding of one utterance's emissions."""
+        return self.words(greedy_ctc(emission, self.blank))
 
 
 def import_user_dir(user_dir: Optional[Path] = None) -> None:
@@ -118,9 +152,12 @@ def load_ctc_model(checkpoint: Path | str, data: Optional[Path | str] = None, us
         raise DecodeError(f"{checkpoint}: holds a {cfg.model._name!r} model, not a CTC fine-tuned one "
                           "(wav2vec_ctc). Fix: fine-tune it first (examples/ehmam/config/finetuning)")
     model.eval().to(device)
+    # audio_finetuning keeps its label dictionary in the checkpoint's task state, so the
+    # emissions always match it (whatever dict.ltr.txt --data holds)
     dictionary = task.target_dictionary
     return CtcModel(model, dictionary, dictionary.index(getattr(task, "blank_symbol", "<s>")),
-                    bool(cfg.task.normalize))
+                    bool(cfg.task.normalize), f"the letter dictionary stored in {checkpoint}",
+                    cfg.model.get("w2v_path"))
 
 
 # -- a manifest, batched ----------------------------------------------------------------
@@ -167,25 +204,63 @@ class Decoded:
     errors: Optional[ErrorCounts]
 
 
+@dataclass
+class Emitted:
+    utterance: Utterance
+    emission: torch.Tensor  # T x V log-probabilities
+
+
+FrameMasks = Callable[[List[Utterance], List[torch.Tensor]], List[torch.Tensor]]
+
+
+def read_utterances(data: Path, split: str) -> List[Utterance]:
+    manifest = read_manifest(data / f"{split}.tsv")
+    references = read_references(data, split, len(manifest.entries))
+    return [Utterance(i, str(manifest.audio_path(e)), e.num_samples, references[i] if references else None)
+            for i, e in enumerate(manifest.entries)]
+
+
+def emit_manifest(ctc: CtcModel, data: Path, split: str, max_samples: int = 1_600_000, progress: bool = True,
+                  frame_masks: Optional[FrameMasks] = None) -> List[Emitted]:
+    """The model's emissions for every utterance of ``{data}/{split}.tsv``, in manifest
+    order: computed once, then decoded by any number of searches. ``frame_masks(batch,
+    waveforms)`` may return per utterance a boolean mask of encoder input frames to hide."""
+    from tqdm import tqdm
+
+    utterances = read_utterances(data, split)
+    emitted: List[Emitted] = []
+    with tqdm(total=len(utterances), desc=f"acoustic model, {split}", unit="utt", disable=not progress,
+              file=sys.stderr) as bar:
+        for batch in batches(utterances, max_samples):
+            waveforms = [torch.from_numpy(read_audio(u.path)) for u in batch]
+            masks = None if frame_masks is None else frame_masks(batch, waveforms)
+            emitted += [Emitted(u, e) for u, e in zip(batch, ctc.emissions(waveforms, masks))]
+            bar.update(len(batch))
+    return sorted(emitted, key=lambda e: e.utterance.index)
+
+
+def transcribe(emitted: Sequence[Emitted], search: Callable[[torch.Tensor], str], desc: str = "decoding",
+               progress: bool = True) -> List[Decoded]:
+    """Apply ``search`` (emission -> words) to every utterance and score it against its reference."""
+    from tqdm import tqdm
+
+    decoded = []
+    for item in tqdm(emitted, desc=desc, unit="utt", disable=not progress, file=sys.stderr):
+        hypothesis = search(item.emission)
+        ref = item.utterance.reference
+        decoded.append(Decoded(item.utterance, hypothesis, None if ref is None else ErrorCounts.of(ref, hypothesis)))
+    return decoded
+
+
 def decode_manifest(ctc: CtcModel, data: Path, split: str, max_samples: int = 1_600_000,
                     progress: bool = True) -> List[Decoded]:
     """Greedy transcripts of every utterance of ``{data}/{split}.tsv``, in manifest order."""
-    manifest = read_manifest(data / f"{split}.tsv")
-    references = read_references(data, split, len(manifest.entries))
-    utterances = [Utterance(i, str(manifest.audio_path(e)), e.num_samples, references[i] if references else None)
-                  for i, e in enumerate(manifest.entries)]
-    from tqdm import tqdm
+    return transcribe(emit_manifest(ctc, data, split, max_samples, progress), ctc.greedy, "greedy", progress)
 
-    decoded: List[Decoded] = []
-    with tqdm(total=len(utterances), desc=f"decoding {split}", unit="utt", disable=not progress, file=sys.stderr) as bar:
-        for batch in batches(utterances, max_samples):
-            waveforms = [torch.from_numpy(read_audio(u.path)) for u in batch]
-            for utt, emission in zip(batch, ctc.emissions(waveforms)):
-                hypothesis = ctc.words(greedy_ctc(emission, ctc.blank))
-                errors = None if utt.reference is None else ErrorCounts.of(utt.reference, hypothesis)
-                decoded.append(Decoded(utt, hypothesis, errors))
-            bar.update(len(batch))
-    return sorted(decoded, key=lambda d: d.utterance.index)
+
+def corpus_summary(decoded: Sequence[Decoded]) -> Optional[ErrorCounts]:
+    scored = [d.errors for d in decoded if d.errors is not None]
+    return sum(scored, ErrorCounts()) if scored else None
 
 
 def write_results(decoded: List[Decoded], out: Path, split: str, method: str, summary: dict) -> None:
@@ -202,6 +277,31 @@ def write_results(decoded: List[Decoded], out: Path, split: str, method: str, su
     Path(f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
+# -- command line ---------------------------------------------------------------------------------
+
+
+def parse_grid(text: str) -> List[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers, e.g. 0,0.5,1,2") from None
+
+
+def report(split: str, method: str, decoded: List[Decoded], seconds: float, summary: dict) -> Optional[ErrorCounts]:
+    """Print and record one method's corpus error rates."""
+    total = corpus_summary(decoded)
+    audio_seconds = sum(d.utterance.samples for d in decoded) / SAMPLE_RATE
+    summary.update(method=method, utterances=len(decoded), audio_seconds=round(audio_seconds, 1),
+                   decode_seconds=round(seconds, 2))
+    if total is None:
+        print(f"{split} {method}: {len(decoded)} utterances transcribed (no .wrd/.ltr references to score)")
+        return None
+    summary.update(cer=round(total.cer, 2), wer=round(total.wer, 2), errors=asdict(total))
+    print(f"{split} {method}: CER {total.cer:.2f}%  WER {total.wer:.2f}%  "
+          f"({len(decoded)} utterances, {audio_seconds:.0f} s of audio searched in {seconds:.1f} s)")
+    return total
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ehmam.decode", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="a wav2vec_ctc checkpoint from fairseq-hydra-train")
@@ -211,31 +311,72 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-samples", type=int, default=1_600_000, help="padded audio samples per batch")
     p.add_argument("--user-dir", type=Path, default=None, help="ehmam's fairseq user dir (default: this repo's)")
     p.add_argument("--device", default="cpu")
+    lm = p.add_argument_group("lexicon beam search with an n-gram LM (besides greedy)")
+    lm.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.language_model)")
+    lm.add_argument("--lm", type=Path, help="KenLM binary or ARPA; without it the lexicon alone constrains")
+    defaults = BeamSearchConfig()
+    lm.add_argument("--beam", type=int, default=defaults.beam)
+    lm.add_argument("--beam-size-token", type=int, default=defaults.beam_size_token)
+    lm.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
+    lm.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
+    lm.add_argument("--word-score", type=float, default=defaults.word_score)
+    lm.add_argument("--tune-split", help="search LM weight x word score on this split (e.g. valid), "
+                                         "then decode --split with the best pair")
+    lm.add_argument("--lm-weights", type=parse_grid, default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+                    help="the grid's LM weights, comma-separated")
+    lm.add_argument("--word-scores", type=parse_grid, default=[-2.0, -1.0, 0.0, 1.0],
+                    help="the grid's word scores; with a leading minus write --word-scores=-2,-1,0")
     a = p.parse_args(argv)
+    if a.lm is not None and a.lexicon is None:
+        p.error("--lm needs --lexicon (python -m ehmam.language_model build writes one beside the LM)")
+    if a.tune_split and a.lexicon is None:
+        p.error("--tune-split needs --lexicon and --lm")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    method = "kenlm" if a.lm else "lexicon"
     try:
         ctc = load_ctc_model(a.checkpoint, a.data, a.user_dir, a.device)
-        start = time.perf_counter()
-        decoded = decode_manifest(ctc, a.data, a.split, a.max_samples)
-        seconds = time.perf_counter() - start
-    except ValueError as err:  # DecodeError, and the manifest and audio readers' errors
+        search = None
+        if a.lexicon is not None:
+            cfg = BeamSearchConfig(beam=a.beam, beam_size_token=a.beam_size_token, beam_threshold=a.beam_threshold,
+                                   lm_weight=a.lm_weight, word_score=a.word_score)
+            search = LexiconBeamSearch(ctc.tokens, a.lexicon, a.lm, cfg, tokens_source=ctc.dictionary_source)
+        if a.tune_split:
+            dev = emit_manifest(ctc, a.data, a.tune_split, a.max_samples)
+            if any(e.utterance.reference is None for e in dev):
+                raise DecodeError(f"{a.data / a.tune_split}: no .wrd/.ltr references to tune against")
+            print(f"searching LM weight in {a.lm_weights} x word score in {a.word_scores} on {a.tune_split} "
+                  f"({len(dev)} utterances, beam {a.beam})")
+
+            def show(t: WeightTrial) -> None:
+                print(f"  lm_weight {t.lm_weight:5.2f}  word_score {t.word_score:5.2f}  "
+                      f"WER {t.errors.wer:6.2f}%  CER {t.errors.cer:6.2f}%", flush=True)
+
+            best, trials = search_weights(search, [e.emission for e in dev], [e.utterance.reference for e in dev],
+                                          a.lm_weights, a.word_scores, show)
+            print(f"chosen on {a.tune_split}: lm_weight {best.lm_weight} word_score {best.word_score} "
+                  f"(WER {best.errors.wer:.2f}%)")
+            search = search.with_weights(best.lm_weight, best.word_score)
+            if a.out is not None:
+                a.out.mkdir(parents=True, exist_ok=True)
+                rows = ["lm_weight\tword_score\twer\tcer"] + [
+                    f"{t.lm_weight}\t{t.word_score}\t{t.errors.wer:.2f}\t{t.errors.cer:.2f}" for t in trials]
+                (a.out / f"{a.tune_split}.{method}_search.tsv").write_text("\n".join(rows) + "\n")
+        emitted = emit_manifest(ctc, a.data, a.split, a.max_samples)
+        runs = [("greedy", ctc.greedy)] + ([(method, search)] if search is not None else [])
+        for name, decode in runs:
+            start = time.perf_counter()
+            decoded = transcribe(emitted, decode, name)
+            seconds = time.perf_counter() - start
+            summary = {"checkpoint": str(a.checkpoint), "data": str(a.data), "split": a.split}
+            if name != "greedy":
+                summary.update(lexicon=str(a.lexicon), lm=str(a.lm) if a.lm else None, **asdict(search.cfg))
+            report(a.split, name, decoded, seconds, summary)
+            if a.out is not None:
+                write_results(decoded, a.out, a.split, name, summary)
+                print(f"wrote {a.out}/{a.split}.{name}.{{wrd,report.tsv,json}}")
+    except ValueError as err:  # DecodeError, LanguageModelError, the manifest and audio readers' errors
         print(f"error: {err}", file=sys.stderr)
         return 1
-    audio_seconds = sum(d.utterance.samples for d in decoded) / SAMPLE_RATE
-    summary = {"checkpoint": str(a.checkpoint), "data": str(a.data), "split": a.split, "method": "greedy",
-               "utterances": len(decoded), "audio_seconds": round(audio_seconds, 1),
-               "decode_seconds": round(seconds, 2)}
-    scored = [d.errors for d in decoded if d.errors is not None]
-    if scored:
-        total = sum(scored, ErrorCounts())
-        summary.update(cer=round(total.cer, 2), wer=round(total.wer, 2), errors=asdict(total))
-        print(f"{a.split} greedy: CER {total.cer:.2f}%  WER {total.wer:.2f}%  "
-              f"({len(decoded)} utterances, {audio_seconds:.0f} s of audio in {seconds:.1f} s)")
-    else:
-        print(f"{a.split} greedy: {len(decoded)} utterances transcribed (no .wrd/.ltr references to score)")
-    if a.out is not None:
-        write_results(decoded, a.out, a.split, "greedy", summary)
-        print(f"wrote {a.out}/{a.split}.greedy.{{wrd,report.tsv,json}}")
     return 0
 
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/outputs/demo
 
-bash scripts/setup.sh
+bash scripts/setup.sh --with-kenlm
 .venv/bin/python manifests/make_demo_corpus.py --out data/demo
 
 echo "[demo] pretraining a tiny EH-MAM (CPU); checkpoints in checkpoints/demo, log in $out/hydra_train.log"

@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for ehmam: Debian tools, a .venv, pinned pip installs in the
 # order fairseq needs. Idempotent: a second run with nothing changed takes seconds.
+#   bash scripts/setup.sh [--with-kenlm]
+# --with-kenlm also builds KenLM's lmplz and build_binary (n-gram LM estimation; ~1.5 min
+# once), which LM decoding's demo and tests need and pretraining does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_kenlm=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-kenlm) with_kenlm=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--with-kenlm]" >&2; exit 2 ;;
+  esac
+done
+kenlm_tools() {
+  if [ "$with_kenlm" = 1 ]; then bash scripts/build_kenlm.sh; fi
+}
 
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
@@ -26,8 +40,9 @@ fi
 # and the venv imports, there is nothing to do.
 want=$(cat setup.py scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$VENV/bin/python" -c "import torch, torchaudio, fairseq, ehmam" 2>/dev/null; then
+   && "$VENV/bin/python" -c "import torch, torchaudio, fairseq, ehmam, kenlm, flashlight.lib.text" 2>/dev/null; then
   echo "[setup] environment up to date ($VENV)"
+  kenlm_tools
   exit 0
 fi
 
@@ -50,5 +65,6 @@ pip install --no-build-isolation fairseq-fixed==0.12.3.1
 echo "[setup] ehmam and its test tools"
 pip install hydra-core==1.3.2 omegaconf==2.3.0
 pip install -e ".[test]"
+kenlm_tools
 echo "$want" > "$STAMP"
 echo "[setup] done: $("$VENV/bin/python" -c 'import torch, fairseq; print("torch", torch.__version__, "fairseq", fairseq.__version__)')"

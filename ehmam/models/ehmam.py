@@ -206,10 +206,18 @@ class EhmamModel(nn.Module):
         padding_mask: Optional[torch.Tensor] = None,
         augment: bool = False,
         generator: Optional[torch.Generator] = None,
+        frame_mask: Optional[torch.Tensor] = None,
     ):
         """The student: (frames B x T x D, EncoderOutput). ``augment`` applies the
-        fine-tuning SpecAugment (``cfg.spec_augment``) to the frames before the encoder."""
+        fine-tuning SpecAugment (``cfg.spec_augment``) to the frames before the encoder;
+        ``frame_mask`` (B x T, True = hide) replaces those frames with the mask embedding."""
         features, frame_padding = self.frontend(source, padding_mask)
+        if frame_mask is not None:
+            if frame_mask.shape != features.shape[:2]:
+                raise ValueError(f"frame_mask of shape {tuple(frame_mask.shape)} does not match the "
+                                 f"{tuple(features.shape[:2])} frames of this batch")
+            features = torch.where(frame_mask.to(features.device)[..., None],
+                                   self.mask_embedding.to(features.dtype), features)
         if augment:
             features, _, _ = spec_augment(features, frame_padding, self.mask_embedding, self.cfg.spec_augment, generator)
         return features, self.encoder(features, frame_padding)

@@ -16,6 +16,7 @@ from ehmam.data.audio import read_audio
 from ehmam.data.manifest import read_manifest
 from ehmam.decode import DecodeError, load_ctc_model, main as decode_main
 from ehmam.error_rates import ErrorCounts
+from ehmam.language_model import main as lm_main
 from ehmam.models.ehmam import PRETRAINING_ONLY
 from ehmam.models.frontends import conv_output_length
 from scripts.plot_pretraining import read_fairseq_log
@@ -187,3 +188,56 @@ def test_mismatched_pretraining_checkpoint_is_refused(pretrained, demo_corpus, t
     torch.save(state, broken)
     with pytest.raises(RuntimeError, match=re.escape(key.split("ehmam.", 1)[1])):
         build_stock_ctc(demo_corpus, broken)
+
+
+def test_decode_command_searches_lm_weights_then_decodes_with_the_lm(finetuned, demo_corpus, tmp_path, capsys):
+    save_dir, _ = finetuned
+    lm_dir = tmp_path / "lm"
+    assert lm_main(["build", "--text", str(demo_corpus / "lm_text.txt"), "--words", str(demo_corpus / "train.wrd"),
+                    "--dict", str(demo_corpus / "dict.ltr.txt"), "--out", str(lm_dir)]) == 0
+    out = tmp_path / "decode"
+    assert decode_main([str(save_dir / "checkpoint_best.pt"), "--data", str(demo_corpus), "--split", "test",
+                        "--out", str(out), "--lexicon", str(lm_dir / "lexicon.txt"), "--lm", str(lm_dir / "4-gram.bin"),
+                        "--beam", "8", "--tune-split", "valid", "--lm-weights", "0,2", "--word-scores=-1,0"]) == 0
+    printed = capsys.readouterr().out
+    grid = [line.split("\t") for line in (out / "valid.kenlm_search.tsv").read_text().splitlines()[1:]]
+    assert [(float(r[0]), float(r[1])) for r in grid] == [(0, -1), (0, 0), (2, -1), (2, 0)]
+    best = min(grid, key=lambda r: (float(r[2]), float(r[3])))
+    assert f"chosen on valid: lm_weight {float(best[0])} word_score {float(best[1])}" in printed
+    assert re.search(r"test greedy: CER [\d.]+%  WER [\d.]+%", printed)
+    assert re.search(r"test kenlm: CER [\d.]+%  WER [\d.]+%", printed)
+    summary = json.loads((out / "test.kenlm.json").read_text())
+    assert (summary["lm_weight"], summary["word_score"], summary["beam"]) == (float(best[0]), float(best[1]), 8)
+    hypotheses = (out / "test.kenlm.wrd").read_text().splitlines()
+    references = (demo_corpus / "test.wrd").read_text().splitlines()
+    total = sum((ErrorCounts.of(r, h) for r, h in zip(references, hypotheses)), ErrorCounts())
+    assert len(hypotheses) == len(references) and summary["wer"] == pytest.approx(total.wer, abs=0.01)
+    lexicon = {line.split("\t")[0] for line in (lm_dir / "lexicon.txt").read_text().splitlines()}
+    assert all(set(h.split()) <= lexicon for h in hypotheses)  # the search only spells lexicon words
+
+
+def test_decode_command_names_a_bad_lexicon(finetuned, demo_corpus, tmp_path, capsys):
+    save_dir, _ = finetuned
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("THE\tT H E |\nÉTÉ\tÉ T É |\n")
+    assert decode_main([str(save_dir / "checkpoint_best.pt"), "--data", str(demo_corpus), "--split", "test",
+                        "--lexicon", str(lexicon)]) == 1
+    assert re.search(r"error: .*lexicon.txt:2: 'ÉTÉ' is spelled with \['É'\]", capsys.readouterr().err)
+
+
+def test_hidden_frames_take_the_mask_embedding(finetuned, demo_corpus):
+    save_dir, _ = finetuned
+    ctc = load_ctc_model(save_dir / "checkpoint_best.pt", demo_corpus)
+    manifest = read_manifest(demo_corpus / "test.tsv")
+    waveforms = [torch.from_numpy(read_audio(manifest.audio_path(e))) for e in manifest.entries[:2]]
+    plain = ctc.emissions(waveforms)
+    unmasked = ctc.emissions(waveforms, [torch.zeros(len(e), dtype=torch.bool) for e in plain])
+    for a, b in zip(plain, unmasked):  # our masked path is fairseq's forward when nothing is hidden
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    hide = torch.zeros(len(plain[0]), dtype=torch.bool)
+    hide[10:20] = True
+    masked = ctc.emissions(waveforms, [hide, torch.zeros(len(plain[1]), dtype=torch.bool)])
+    assert (masked[0][10:20] - plain[0][10:20]).abs().max() > 1e-2
+    torch.testing.assert_close(masked[1], plain[1], atol=1e-5, rtol=0)  # the other utterance is untouched
+    with pytest.raises(ValueError, match="frame mask 0 has"):
+        ctc.emissions(waveforms[:1], [torch.zeros(len(plain[0]) + 500, dtype=torch.bool)])

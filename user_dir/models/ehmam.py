@@ -143,11 +143,21 @@ class EhmamFairseqModel(BaseFairseqModel):
                 del state_dict[key]
         return state_dict
 
-    def extract_features(self, source, padding_mask=None, mask=False, **unused):
+    def extract_features(self, source, padding_mask=None, mask=False, frame_masks=None, **unused):
         """What ``Wav2VecEncoder`` calls: ``x`` B x T x D, ``padding_mask`` B x T (True =
-        padding) or None, ``layer_results`` every block's output. ``mask`` applies SpecAugment."""
+        padding) or None, ``layer_results`` every block's output. ``mask`` applies SpecAugment.
+        ``frame_masks``, one boolean vector of frames per utterance (shorter ones padded with
+        False), hides those frames (the hard-region analysis of ``ehmam.hard_region_effect``)."""
         generator = self.mask_generator(source.device) if mask else None
-        _, out = self.ehmam.encode(source, padding_mask, augment=mask, generator=generator)
+        frame_mask = None
+        if frame_masks is not None:
+            frames = int(self.ehmam.frontend.extractor.output_lengths(torch.tensor(source.shape[1])))
+            frame_mask = torch.zeros(len(frame_masks), frames, dtype=torch.bool)
+            for i, m in enumerate(frame_masks):
+                if m.shape[0] > frames:
+                    raise ValueError(f"frame mask {i} has {m.shape[0]} frames; the batch has {frames}")
+                frame_mask[i, : m.shape[0]] = m
+        _, out = self.ehmam.encode(source, padding_mask, augment=mask, generator=generator, frame_mask=frame_mask)
         return {"x": out.hidden, "padding_mask": out.padding_mask, "layer_results": out.layers}
 
     # -- forward ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 # The README's demo: set up, synthesize the demo corpus, pretrain a tiny EH-MAM on it through
 # fairseq-hydra-train and our user_dir, then plot the learning curves, the masks the teacher
 # chooses and the hard-region diagnostic, run the linear phone probe, fine-tune with CTC
-# (fairseq's stock wav2vec_ctc) and print the greedy test CER and WER. Rerunning resumes
+# (fairseq's stock wav2vec_ctc), build a 4-gram KenLM, decode the test split greedily and with
+# the LM (weights searched on valid), measure the hard-region effect, and print both WERs. Rerunning resumes
 # from checkpoints/demo/checkpoint_last.pt and checkpoints/demo_ctc/checkpoint_last.pt.
 #   bash scripts/demo.sh [extra hydra overrides, e.g. optimization.max_update=600]
 set -euo pipefail
@@ -46,7 +47,23 @@ start=$(date +%s)
 echo "[demo] fine-tuning took $(( $(date +%s) - start )) s"
 .venv/bin/python scripts/plot_finetuning.py "$out/finetune/hydra_train.log:EH-MAM tiny, pretrained" \
   --out "$out/finetuning.png"
-echo "[demo] greedy decoding of the test split (sentences unseen in training)"
+echo "[demo] a 4-gram KenLM on the LM text (every fortune sentence not in valid or test) and its lexicon"
+.venv/bin/python -m ehmam.language_model build --text data/demo/lm_text.txt --words data/demo/train.wrd \
+  --dict data/demo/dict.ltr.txt --out "$out/lm"
+echo "[demo] decoding: LM weight and word score searched on valid, then the test split greedily and with the LM"
 .venv/bin/python -m ehmam.decode "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo --split test \
-  --out "$out/decode"
-echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png, probe $out/probe.json, transcripts $out/decode"
+  --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" --tune-split valid --out "$out/decode"
+read -r lm_weight word_score < <(.venv/bin/python -c \
+  "import json; d = json.load(open('$out/decode/test.kenlm.json')); print(d['lm_weight'], d['word_score'])")
+echo "[demo] hard-region effect: hide the frames the pretrained teacher calls hard, or random ones"
+.venv/bin/python scripts/hard_region_effect.py "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo \
+  --split test --out "$out/hard_region_effect" --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" \
+  --lm-weight "$lm_weight" --word-score="$word_score"
+echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png and $out/hard_region_effect/effect.png, probe $out/probe.json, transcripts $out/decode"
+.venv/bin/python - "$out/decode" <<'PY'
+import json, sys
+for method, name in (("greedy", "greedy"), ("kenlm", "4-gram LM")):
+    d = json.load(open(f"{sys.argv[1]}/test.{method}.json"))
+    extra = f" (LM weight {d['lm_weight']}, word score {d['word_score']}, beam {d['beam']})" if method == "kenlm" else ""
+    print(f"[demo] test WER, {name}: {d['wer']:.2f}%  CER {d['cer']:.2f}%{extra}")
+PY

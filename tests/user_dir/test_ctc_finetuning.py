@@ -19,6 +19,7 @@ from ehmam.error_rates import ErrorCounts
 from ehmam.language_model import main as lm_main
 from ehmam.models.ehmam import PRETRAINING_ONLY
 from ehmam.models.frontends import conv_output_length
+from scripts.hard_region_effect import main as hard_region_effect_main
 from scripts.plot_pretraining import read_fairseq_log
 from tests.user_dir.fairseq_runs import REPO, hydra_train
 
@@ -241,3 +242,26 @@ def test_hidden_frames_take_the_mask_embedding(finetuned, demo_corpus):
     torch.testing.assert_close(masked[1], plain[1], atol=1e-5, rtol=0)  # the other utterance is untouched
     with pytest.raises(ValueError, match="frame mask 0 has"):
         ctc.emissions(waveforms[:1], [torch.zeros(len(plain[0]) + 500, dtype=torch.bool)])
+
+
+def test_hard_region_effect_script_tabulates_and_plots(finetuned, pretrained, demo_corpus, tmp_path, capsys):
+    save_dir, _ = finetuned
+    out = tmp_path / "effect"
+    assert hard_region_effect_main([str(save_dir / "checkpoint_best.pt"), "--data", str(demo_corpus),
+                                    "--split", "valid", "--out", str(out), "--shares", "20,60"]) == 0
+    summary = json.loads((out / "effect.json").read_text())
+    assert summary["pretrained"] == str(pretrained)  # found through the fine-tuned model's w2v_path
+    rows = summary["rows"]
+    assert [(r["share"], r["rule"]) for r in rows] == [(0.0, "none"), (0.2, "predicted"), (0.2, "random"),
+                                                      (0.6, "predicted"), (0.6, "random")]
+    base = rows[0]
+    for r in rows[1:]:
+        assert r["relative_wer_increase"] == pytest.approx(100 * (r["wer"] - base["wer"]) / base["wer"])
+    # the baseline is plain greedy decoding of the same split
+    assert decode_main([str(save_dir / "checkpoint_best.pt"), "--data", str(demo_corpus), "--split", "valid",
+                        "--out", str(tmp_path / "plain")]) == 0
+    assert base["wer"] == pytest.approx(json.loads((tmp_path / "plain" / "valid.greedy.json").read_text())["wer"],
+                                        abs=0.01)
+    assert (out / "effect.png").stat().st_size > 10_000
+    assert len((out / "effect.tsv").read_text().splitlines()) == 6
+    assert "0.60  predicted" in capsys.readouterr().out

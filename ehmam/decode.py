@@ -67,10 +67,9 @@ class CtcModel:
     """A fairseq ``wav2vec_ctc`` model with what decoding needs from its task."""
 
     model: torch.nn.Module
-    dictionary: "object"  # fairseq.data.Dictionary of the labels (dict.ltr.txt)
+    dictionary: "object"  # fairseq.data.Dictionary of the labels, as stored in the checkpoint
     blank: int
     normalize: bool  # the model expects zero-mean, unit-variance waveforms
-
     dictionary_source: str = "the letter dictionary"  # where it came from, for errors
     pretrained_from: Optional[str] = None  # the pretraining checkpoint it was fine-tuned from (w2v_path)
 
@@ -137,8 +136,8 @@ def load_ctc_model(checkpoint: Path | str, data: Optional[Path | str] = None, us
                    device: str = "cpu") -> CtcModel:
     """Load a checkpoint written by ``fairseq-hydra-train`` with the ``wav2vec_ctc`` model.
 
-    ``data`` replaces the data directory stored in the checkpoint (it must hold the same
-    ``dict.ltr.txt``)."""
+    ``data`` replaces the data directory stored in the checkpoint; the label dictionary
+    still comes from the checkpoint (fairseq restores it from the task state)."""
     from fairseq import checkpoint_utils
 
     checkpoint = Path(checkpoint)

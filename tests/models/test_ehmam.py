@@ -152,3 +152,21 @@ def test_teacher_targets_ignore_padding():
     assert torch.allclose(targets[0, :valid], alone_targets[0], atol=1e-4)
     assert torch.allclose(predicted[0, :valid], alone_predicted[0], atol=1e-4)
     assert not targets.requires_grad
+
+
+def test_encode_with_a_frame_mask_feeds_the_mask_embedding_in_place_of_those_frames():
+    torch.manual_seed(0)
+    model = EhmamModel(tiny_config()).eval()
+    source = torch.randn(2, 8000)
+    seen = []
+    hook = model.encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    features, _ = model.encode(source)
+    frame_mask = torch.zeros(features.shape[:2], dtype=torch.bool)
+    frame_mask[0, 3:7] = True
+    _, out = model.encode(source, frame_mask=frame_mask)
+    hook.remove()
+    plain, masked = seen
+    torch.testing.assert_close(masked[frame_mask], model.mask_embedding.expand(4, -1))
+    torch.testing.assert_close(masked[~frame_mask], plain[~frame_mask])
+    with pytest.raises(ValueError, match="frame_mask of shape"):
+        model.encode(source, frame_mask=frame_mask[:, 1:])

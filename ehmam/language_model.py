@@ -81,9 +81,11 @@ def build_ngram(text: Path | str, out_dir: Path | str, order: int = 4, memory: s
         raise LanguageModelError(f"{text}: LM text file holds no sentences")
     out_dir.mkdir(parents=True, exist_ok=True)
     arpa, binary = out_dir / f"{order}-gram.arpa", out_dir / f"{order}-gram.bin"
+    # both files appear only once complete: a failed run never leaves a partial LM behind
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        partial_arpa, partial_binary = Path(tmp) / arpa.name, Path(tmp) / binary.name
         command = [str(kenlm_tool("lmplz")), "-o", str(order), "-S", memory, "-T", tmp,
-                   "--text", str(text), "--arpa", str(arpa)]
+                   "--text", str(text), "--arpa", str(partial_arpa)]
         if discount_fallback:
             command.append("--discount_fallback")
         if prune:
@@ -95,7 +97,9 @@ def build_ngram(text: Path | str, out_dir: Path | str, order: int = 4, memory: s
                 raise LanguageModelError(f"{err}\nFix: the text is too small to estimate Kneser-Ney discounts; "
                                          "pass --discount-fallback (discount_fallback=True)") from None
             raise
-    _run([str(kenlm_tool("build_binary")), str(arpa), str(binary)], f"build_binary on {arpa}")
+        _run([str(kenlm_tool("build_binary")), str(partial_arpa), str(partial_binary)], f"build_binary on {arpa}")
+        os.replace(partial_arpa, arpa)
+        os.replace(partial_binary, binary)
     return BuiltLanguageModel(arpa, binary, order, sentences)
 
 

@@ -95,6 +95,7 @@ def test_tiny_text_without_discount_fallback_fails_with_lmplz_s_reason(tmp_path)
     (tmp_path / "lm.txt").write_text("THE CAT SAT\n")
     with pytest.raises(lm.LanguageModelError, match=r"(?s)lmplz on .*lm.txt failed .*BadDiscountException.*Fix: .*pass --discount-fallback"):
         lm.build_ngram(tmp_path / "lm.txt", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # no partial ARPA left to be mistaken for an LM
 
 
 def test_missing_or_empty_text_is_named(tmp_path):

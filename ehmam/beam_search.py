@@ -13,6 +13,7 @@ order, so emission column ``i`` is ``tokens[i]``; fairseq's ``<s>`` is the CTC b
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from dataclasses import dataclass, replace
@@ -45,10 +46,8 @@ class LexiconBeamSearch:
     def __init__(self, tokens: Sequence[str], lexicon: Path | str, lm: Optional[Path | str] = None,
                  cfg: BeamSearchConfig = BeamSearchConfig(), blank: str = "<s>",
                  tokens_source: str = "the letter dictionary"):
-        from torchaudio.models.decoder import ctc_decoder
-
         self.tokens = list(tokens)
-        self.cfg = cfg
+        self.blank = blank
         self.tokens_source = tokens_source
         for symbol in (blank, WORD_BOUNDARY):
             if symbol not in self.tokens:
@@ -56,12 +55,19 @@ class LexiconBeamSearch:
         self.lexicon = Path(lexicon)
         read_lexicon(self.lexicon, self.tokens)  # a clear error for symbols the model cannot emit
         self.lm = None if lm is None else check_lm_file(lm)
+        self._build(cfg)
+
+    def _build(self, cfg: BeamSearchConfig) -> None:
+        """flashlight's decoder for ``cfg`` (it fixes the weights when built and loads the LM)."""
+        from torchaudio.models.decoder import ctc_decoder
+
+        self.cfg = cfg
         try:
             self._decoder = ctc_decoder(
                 lexicon=str(self.lexicon), tokens=self.tokens, lm=None if self.lm is None else str(self.lm),
                 nbest=1, beam_size=cfg.beam, beam_size_token=cfg.beam_size_token,
                 beam_threshold=cfg.beam_threshold, lm_weight=cfg.lm_weight, word_score=cfg.word_score,
-                unk_score=cfg.unk_score, sil_score=cfg.sil_score, blank_token=blank,
+                unk_score=cfg.unk_score, sil_score=cfg.sil_score, blank_token=self.blank,
                 sil_token=WORD_BOUNDARY, unk_word="<unk>")
         except (RuntimeError, ValueError) as err:  # KenLM's load errors arrive as RuntimeError
             raise LanguageModelError(f"{self.lm or self.lexicon}: the decoder cannot load it ({err})") from err
@@ -78,9 +84,11 @@ class LexiconBeamSearch:
         return " ".join(hypotheses[0][0].words) if hypotheses[0] else ""
 
     def with_weights(self, lm_weight: float, word_score: float) -> "LexiconBeamSearch":
-        """The same search with other weights (reloads the LM: flashlight fixes them at build)."""
-        cfg = replace(self.cfg, lm_weight=lm_weight, word_score=word_score)
-        return LexiconBeamSearch(self.tokens, self.lexicon, self.lm, cfg, tokens_source=self.tokens_source)
+        """The same search with other weights. The inputs were checked once; only flashlight's
+        decoder is rebuilt (which reloads the LM: keep LMs used for searches in binary form)."""
+        other = copy.copy(self)
+        other._build(replace(self.cfg, lm_weight=lm_weight, word_score=word_score))
+        return other
 
 
 # -- weight search on a development set ----------------------------------------------------------

@@ -251,12 +251,6 @@ def transcribe(emitted: Sequence[Emitted], search: Callable[[torch.Tensor], str]
     return decoded
 
 
-def decode_manifest(ctc: CtcModel, data: Path, split: str, max_samples: int = 1_600_000,
-                    progress: bool = True) -> List[Decoded]:
-    """Greedy transcripts of every utterance of ``{data}/{split}.tsv``, in manifest order."""
-    return transcribe(emit_manifest(ctc, data, split, max_samples, progress), ctc.greedy, "greedy", progress)
-
-
 def corpus_summary(decoded: Sequence[Decoded]) -> Optional[ErrorCounts]:
     scored = [d.errors for d in decoded if d.errors is not None]
     return sum(scored, ErrorCounts()) if scored else None
@@ -286,6 +280,35 @@ def parse_grid(text: str) -> List[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers, e.g. 0,0.5,1,2") from None
 
 
+def add_beam_search_arguments(parser: argparse.ArgumentParser):
+    """``--lexicon``, ``--lm`` and the search settings, for every command that decodes."""
+    group = parser.add_argument_group("lexicon beam search with an n-gram LM (besides greedy)")
+    group.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.language_model)")
+    group.add_argument("--lm", type=Path, help="KenLM binary or ARPA; without it the lexicon alone constrains")
+    defaults = BeamSearchConfig()
+    group.add_argument("--beam", type=int, default=defaults.beam)
+    group.add_argument("--beam-size-token", type=int, default=defaults.beam_size_token)
+    group.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
+    group.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
+    group.add_argument("--word-score", type=float, default=defaults.word_score,
+                       help="with a minus sign write --word-score=-1")
+    return group
+
+
+def check_beam_search_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.lm is not None and args.lexicon is None:
+        parser.error("--lm needs --lexicon (python -m ehmam.language_model build writes one beside the LM)")
+
+
+def beam_search_from_arguments(args: argparse.Namespace, ctc: CtcModel) -> Optional[LexiconBeamSearch]:
+    """The search the arguments ask for over ``ctc``'s dictionary; None without ``--lexicon``."""
+    if args.lexicon is None:
+        return None
+    cfg = BeamSearchConfig(beam=args.beam, beam_size_token=args.beam_size_token, beam_threshold=args.beam_threshold,
+                           lm_weight=args.lm_weight, word_score=args.word_score)
+    return LexiconBeamSearch(ctc.tokens, args.lexicon, args.lm, cfg, tokens_source=ctc.dictionary_source)
+
+
 def report(split: str, method: str, decoded: List[Decoded], seconds: float, summary: dict) -> Optional[ErrorCounts]:
     """Print and record one method's corpus error rates."""
     total = corpus_summary(decoded)
@@ -310,15 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-samples", type=int, default=1_600_000, help="padded audio samples per batch")
     p.add_argument("--user-dir", type=Path, default=None, help="ehmam's fairseq user dir (default: this repo's)")
     p.add_argument("--device", default="cpu")
-    lm = p.add_argument_group("lexicon beam search with an n-gram LM (besides greedy)")
-    lm.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.language_model)")
-    lm.add_argument("--lm", type=Path, help="KenLM binary or ARPA; without it the lexicon alone constrains")
-    defaults = BeamSearchConfig()
-    lm.add_argument("--beam", type=int, default=defaults.beam)
-    lm.add_argument("--beam-size-token", type=int, default=defaults.beam_size_token)
-    lm.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
-    lm.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
-    lm.add_argument("--word-score", type=float, default=defaults.word_score)
+    lm = add_beam_search_arguments(p)
     lm.add_argument("--tune-split", help="search LM weight x word score on this split (e.g. valid), "
                                          "then decode --split with the best pair")
     lm.add_argument("--lm-weights", type=parse_grid, default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
@@ -326,19 +341,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     lm.add_argument("--word-scores", type=parse_grid, default=[-2.0, -1.0, 0.0, 1.0],
                     help="the grid's word scores; with a leading minus write --word-scores=-2,-1,0")
     a = p.parse_args(argv)
-    if a.lm is not None and a.lexicon is None:
-        p.error("--lm needs --lexicon (python -m ehmam.language_model build writes one beside the LM)")
+    check_beam_search_arguments(p, a)
     if a.tune_split and a.lexicon is None:
         p.error("--tune-split needs --lexicon and --lm")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     method = "kenlm" if a.lm else "lexicon"
     try:
         ctc = load_ctc_model(a.checkpoint, a.data, a.user_dir, a.device)
-        search = None
-        if a.lexicon is not None:
-            cfg = BeamSearchConfig(beam=a.beam, beam_size_token=a.beam_size_token, beam_threshold=a.beam_threshold,
-                                   lm_weight=a.lm_weight, word_score=a.word_score)
-            search = LexiconBeamSearch(ctc.tokens, a.lexicon, a.lm, cfg, tokens_source=ctc.dictionary_source)
+        search = beam_search_from_arguments(a, ctc)
         if a.tune_split:
             dev = emit_manifest(ctc, a.data, a.tune_split, a.max_samples)
             if any(e.utterance.reference is None for e in dev):

@@ -144,9 +144,8 @@ def arpa_words(path: Path | str) -> List[str]:
             line = line.strip()
             if line == "\\1-grams:":
                 in_unigrams = True
-            elif in_unigrams and (line.startswith("\\") or not line):
-                if words or line.startswith("\\"):
-                    break
+            elif in_unigrams and (not line or line.startswith("\\")):  # the 1-grams end
+                break
             elif in_unigrams:
                 fields = line.split("\t")
                 if len(fields) < 2:

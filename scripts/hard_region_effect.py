@@ -28,9 +28,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ehmam.beam_search import BeamSearchConfig, LexiconBeamSearch  # noqa: E402
 from ehmam.checkpoints import load_ehmam_model  # noqa: E402
-from ehmam.decode import load_ctc_model, parse_grid  # noqa: E402
+from ehmam.decode import (add_beam_search_arguments, beam_search_from_arguments,  # noqa: E402
+                          check_beam_search_arguments, load_ctc_model, parse_grid)
 from ehmam.hard_region_effect import EffectRow, measure_hard_region_effect  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 from scripts.plot_masking import SELECTIVE_COLOUR  # noqa: E402
@@ -74,12 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--pretrained", type=Path, help="the EH-MAM pretraining checkpoint (default: model.w2v_path)")
     p.add_argument("--shares", type=parse_grid, default=[10, 20, 30, 40, 50], help="percent of frames to hide")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lexicon", type=Path)
-    p.add_argument("--lm", type=Path)
-    p.add_argument("--lm-weight", type=float, default=BeamSearchConfig.lm_weight)
-    p.add_argument("--word-score", type=float, default=BeamSearchConfig.word_score)
-    p.add_argument("--beam", type=int, default=BeamSearchConfig.beam)
+    add_beam_search_arguments(p)
     a = p.parse_args(argv)
+    check_beam_search_arguments(p, a)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         ctc = load_ctc_model(a.checkpoint, a.data)
@@ -87,11 +84,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if pretrained_path is None:
             raise ValueError(f"{a.checkpoint}: names no pretraining checkpoint (w2v_path). Fix: pass --pretrained")
         pretrained = load_ehmam_model(pretrained_path)
-        search, decoding = None, "greedy"
-        if a.lexicon is not None:
-            cfg = BeamSearchConfig(beam=a.beam, lm_weight=a.lm_weight, word_score=a.word_score)
-            search = LexiconBeamSearch(ctc.tokens, a.lexicon, a.lm, cfg, tokens_source=ctc.dictionary_source)
-            decoding = f"beam {a.beam}, LM weight {a.lm_weight}, word score {a.word_score}" if a.lm else "lexicon"
+        search = beam_search_from_arguments(a, ctc)
+        decoding = "greedy" if search is None else "lexicon"
+        if a.lm is not None:
+            decoding = f"beam {a.beam}, LM weight {a.lm_weight}, word score {a.word_score}"
         rows = measure_hard_region_effect(ctc, pretrained, a.data, a.split, [s / 100 for s in a.shares], search,
                                           a.seed)
     except (ValueError, OSError) as err:

@@ -30,6 +30,6 @@ setup(
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
-    entry_points={"console_scripts": ["ehmam-decode=ehmam.decode:main",
-                                      "ehmam-lm=ehmam.language_model:main"]},
+    entry_points={"console_scripts": ["ehmam-decode=ehmam.asr.decode:main",
+                                      "ehmam-lm=ehmam.asr.language_model:main"]},
 )

@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ehmam.beam_search import BeamSearchConfig, LexiconBeamSearch  # noqa: E402
+from ehmam.asr.beam_search import BeamSearchConfig, LexiconBeamSearch  # noqa: E402
 from ehmam.data.labels import letters_to_words, normalize_transcript  # noqa: E402
-from ehmam.decode import greedy_ctc  # noqa: E402
-from ehmam.error_rates import ErrorCounts  # noqa: E402
-from ehmam.language_model import build_ngram, text_words, write_lexicon  # noqa: E402
+from ehmam.asr.decode import greedy_ctc  # noqa: E402
+from ehmam.asr.error_rates import ErrorCounts  # noqa: E402
+from ehmam.asr.language_model import build_ngram, text_words, write_lexicon  # noqa: E402
 
 FRAME_RATE = 50  # wav2vec 2.0 frames per second of 16 kHz audio
 TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "|"] + list("ETOAINSRHLDUYCMGWFPBVK'XJQZ")
@@ -66,7 +66,7 @@ def synthetic_task(utterances: int, work: Path, noise: float, peak: float):
 
 
 def model_task(a):
-    from ehmam.decode import emit_manifest, load_ctc_model
+    from ehmam.asr.decode import emit_manifest, load_ctc_model
 
     ctc = load_ctc_model(a.checkpoint, a.data)
     emitted = emit_manifest(ctc, a.data, a.split)[: a.utterances]

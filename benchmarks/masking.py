@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ehmam.masking import MaskingConfig, easy_to_hard_mask  # noqa: E402
+from ehmam.masking.frames import MaskingConfig, easy_to_hard_mask  # noqa: E402
 
 
 def loop_reference(predicted: np.ndarray, lengths: np.ndarray, progress: float, cfg: MaskingConfig,
@@ -127,7 +127,7 @@ def main():
     for name, seconds in [
         ("per-sample loop, same masks (reference)", loop_s),
         ("per-sample loop, Algorithm 2 shape", alg2_s),
-        ("ehmam.masking (vectorised)", vec_s),
+        ("ehmam.masking.frames (vectorised)", vec_s),
     ]:
         print(f"{name:44s}{seconds * 1e3:>14.2f}{seconds / vec_s:>14.1f}x")
     print(f"speed-up vs per-sample loop (same masks): {loop_s / vec_s:.1f}x")

@@ -99,7 +99,7 @@ def make_batch(args) -> torch.Tensor:
         wav = manifest_audio(Path(args.manifest), args.batch, samples)
     else:
         wav = synthetic_speech(args.batch, samples, args.seed)
-    from ehmam.models.frontends import normalize_waveform
+    from ehmam.models.frontends.waveform import normalize_waveform
 
     return normalize_waveform(wav)  # both base configs train on per-utterance normalised audio
 

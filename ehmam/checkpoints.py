@@ -16,8 +16,8 @@ from torch import nn
 
 from .configs import config_from_dict, config_to_dict
 from .models.ehmam import EhmamConfig, EhmamModel
-from .models.encoder import ContextEncoder, EncoderOutput
-from .models.frontends import WaveformFrontend
+from .models.encoders.context import ContextEncoder, EncoderOutput
+from .models.frontends.waveform import WaveformFrontend
 
 # Keys the fairseq model config adds to EhmamConfig's: the registry name and what the
 # trainer supplies (user_dir/models/ehmam.py; a test keeps the two in step).

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from .models.ehmam import EhmamModel
-from .models.frontends import normalize_waveform
+from .models.frontends.waveform import normalize_waveform
 
 
 @dataclass

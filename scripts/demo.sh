@@ -32,7 +32,7 @@ utterance="$(sed -n 1p data/demo/valid.tsv)/$(sed -n 2p data/demo/valid.tsv | cu
 .venv/bin/python scripts/plot_hard_regions.py --checkpoint "$root/checkpoints/demo/checkpoint_last.pt" \
   --manifest data/demo/valid.tsv --out "$out/hard_regions.png"
 echo "[demo] linear phone probe on frozen features: pretrained against the same model with random weights"
-.venv/bin/python -m ehmam.probe "$root/checkpoints/demo/checkpoint_last.pt" data/demo --max-utterances 300 \
+.venv/bin/python -m ehmam.evaluation.probe "$root/checkpoints/demo/checkpoint_last.pt" data/demo --max-utterances 300 \
   --json "$out/probe.json"
 
 echo "[demo] CTC fine-tuning with fairseq's stock wav2vec_ctc; checkpoints in checkpoints/demo_ctc, log in $out/finetune/hydra_train.log"
@@ -48,10 +48,10 @@ echo "[demo] fine-tuning took $(( $(date +%s) - start )) s"
 .venv/bin/python scripts/plot_finetuning.py "$out/finetune/hydra_train.log:EH-MAM tiny, pretrained" \
   --out "$out/finetuning.png"
 echo "[demo] a 4-gram KenLM on the LM text (every fortune sentence not in valid or test) and its lexicon"
-.venv/bin/python -m ehmam.language_model build --text data/demo/lm_text.txt --words data/demo/train.wrd \
+.venv/bin/python -m ehmam.asr.language_model build --text data/demo/lm_text.txt --words data/demo/train.wrd \
   --dict data/demo/dict.ltr.txt --out "$out/lm"
 echo "[demo] decoding: LM weight and word score searched on valid, then the test split greedily and with the LM"
-.venv/bin/python -m ehmam.decode "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo --split test \
+.venv/bin/python -m ehmam.asr.decode "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo --split test \
   --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" --tune-split valid --out "$out/decode"
 read -r lm_weight word_score < <(.venv/bin/python -c \
   "import json; d = json.load(open('$out/decode/test.kenlm.json')); print(d['lm_weight'], d['word_score'])")

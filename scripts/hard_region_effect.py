@@ -10,7 +10,7 @@ the relative WER increase of both.
 The pretrained checkpoint defaults to the one the model was fine-tuned from (its
 ``model.w2v_path``). Decoding is greedy, or lexicon beam search with ``--lexicon``/``--lm``.
 Writes ``effect.tsv`` (one row per setting), ``effect.json`` and ``effect.png``; prints the
-table. ``ehmam.hard_region_effect`` explains the measurement.
+table. ``ehmam.evaluation.hard_region_effect`` explains the measurement.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ehmam.checkpoints import load_ehmam_model  # noqa: E402
-from ehmam.decode import (add_beam_search_arguments, beam_search_from_arguments,  # noqa: E402
+from ehmam.asr.decode import (add_beam_search_arguments, beam_search_from_arguments,  # noqa: E402
                           check_beam_search_arguments, load_ctc_model, parse_grid)
-from ehmam.hard_region_effect import EffectRow, measure_hard_region_effect  # noqa: E402
+from ehmam.evaluation.hard_region_effect import EffectRow, measure_hard_region_effect  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 from scripts.plot_masking import SELECTIVE_COLOUR  # noqa: E402
 

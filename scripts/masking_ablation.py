@@ -2,7 +2,7 @@
 """Easy-to-hard masking against random block masking (data2vec 2.0), side by side.
 
 The same tiny pretraining (examples/ehmam/config/tiny_cpu.yaml) with each masking and
-each seed, then the frozen-feature phone probe (``ehmam.probe``) on every checkpoint.
+each seed, then the frozen-feature phone probe (``ehmam.evaluation.probe``) on every checkpoint.
 Finished runs are reused, so a stopped ablation picks up where it was.
 
     python scripts/masking_ablation.py --data data/demo --out outputs/ablation --seeds 1 2
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ehmam.probe import main as probe  # noqa: E402
+from ehmam.evaluation.probe import main as probe  # noqa: E402
 from scripts.plot_pretraining import read_fairseq_log  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ its predicted losses rank frames as the student's real losses do.
 Per utterance: the log-mel spectrogram with the frames the teacher's selective masking
 takes at t/T = --progress (red bars; phones from ``{split}.phn`` written above when the
 manifest has one), then the teacher's predicted loss and the student's real loss as
-ranks within the utterance (ehmam.diagnostics explains how the real loss is measured).
+ranks within the utterance (ehmam.evaluation.diagnostics explains how the real loss is measured).
 Last panel: predicted rank against real rank over every frame, with Spearman's rho.
 """
 
@@ -29,7 +29,7 @@ from ehmam.checkpoints import load_ehmam_model  # noqa: E402
 from ehmam.data.alignments import PAUSE_PREFIX, read_alignments  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
-from ehmam.diagnostics import hard_regions, rank_correlation  # noqa: E402
+from ehmam.evaluation.diagnostics import hard_regions, rank_correlation  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 from scripts.plot_masking import SELECTIVE_COLOUR, log_mel, mark_frames  # noqa: E402
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ehmam.checkpoints import load_ehmam_model  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
-from ehmam.masking import easy_to_hard_mask  # noqa: E402
+from ehmam.masking.frames import easy_to_hard_mask  # noqa: E402
 from ehmam.models import EhmamModel, tiny_config  # noqa: E402
-from ehmam.models.frontends import normalize_waveform  # noqa: E402
+from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 
 PROGRESS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -25,9 +25,9 @@ from ehmam.checkpoints import plain_checkpoint  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
 from ehmam.losses import ranking_accuracy  # noqa: E402
-from ehmam.masking import MaskingConfig  # noqa: E402
+from ehmam.masking.frames import MaskingConfig  # noqa: E402
 from ehmam.models import EhmamModel, tiny_config  # noqa: E402
-from ehmam.models.frontends import normalize_waveform  # noqa: E402
+from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
 
 log = logging.getLogger("ehmam.pretrain_plain")
 

@@ -20,11 +20,11 @@ from torch import nn
 from .. import losses as L
 from ..collapse import CollapseGuardConfig, feature_std
 from ..ema import EmaConfig, EmaTeacher, ema_decay
-from ..masking import Mask, MaskingConfig, easy_to_hard_mask
-from ..spec_augment import SpecAugmentConfig, spec_augment
-from .decoders import ConvDecoder, ConvDecoderConfig
-from .encoder import ContextEncoder, EncoderConfig, EncoderOutput
-from .frontends import FrontendConfig, WaveformFrontend
+from ..masking.frames import Mask, MaskingConfig, easy_to_hard_mask
+from ..masking.spec_augment import SpecAugmentConfig, spec_augment
+from .decoders.conv import ConvDecoder, ConvDecoderConfig
+from .encoders.context import ContextEncoder, EncoderConfig, EncoderOutput
+from .frontends.waveform import FrontendConfig, WaveformFrontend
 from .loss_predictor import LossPredictor
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .decoders import ConvDecoder, ConvDecoderConfig
+from .decoders.conv import ConvDecoder, ConvDecoderConfig
 
 
 class LossPredictor(nn.Module):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ehmam.masking import MaskingConfig
+from ehmam.masking.frames import MaskingConfig
 from ehmam.models import EhmamConfig, EhmamModel, tiny_config
 
 

@@ -14,11 +14,11 @@ from omegaconf import OmegaConf
 
 from ehmam.data.audio import read_audio
 from ehmam.data.manifest import read_manifest
-from ehmam.decode import DecodeError, load_ctc_model, main as decode_main
-from ehmam.error_rates import ErrorCounts
-from ehmam.language_model import main as lm_main
+from ehmam.asr.decode import DecodeError, load_ctc_model, main as decode_main
+from ehmam.asr.error_rates import ErrorCounts
+from ehmam.asr.language_model import main as lm_main
 from ehmam.models.ehmam import PRETRAINING_ONLY
-from ehmam.models.frontends import conv_output_length
+from ehmam.models.frontends.waveform import conv_output_length
 from scripts.hard_region_effect import main as hard_region_effect_main
 from scripts.plot_pretraining import read_fairseq_log
 from tests.user_dir.fairseq_runs import REPO, hydra_train

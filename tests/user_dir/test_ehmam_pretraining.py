@@ -157,7 +157,7 @@ def test_collapse_guard_stops_training(demo_corpus, tmp_path):
 
 
 def test_pretrained_features_beat_random_weights_on_a_phone_probe(reference_run, demo_corpus):
-    from ehmam.probe import load_split, probe_encoders, random_like
+    from ehmam.evaluation.probe import load_split, probe_encoders, random_like
 
     encoder = load_student_encoder(reference_run[0] / "checkpoint_last.pt")
     train = load_split(demo_corpus, "train")

@@ -147,7 +147,7 @@ class EhmamFairseqModel(BaseFairseqModel):
         """What ``Wav2VecEncoder`` calls: ``x`` B x T x D, ``padding_mask`` B x T (True =
         padding) or None, ``layer_results`` every block's output. ``mask`` applies SpecAugment.
         ``frame_masks``, one boolean vector of frames per utterance (shorter ones padded with
-        False), hides those frames (the hard-region analysis of ``ehmam.hard_region_effect``)."""
+        False), hides those frames (the hard-region analysis of ``ehmam.evaluation.hard_region_effect``)."""
         generator = self.mask_generator(source.device) if mask else None
         frame_mask = None
         if frame_masks is not None:

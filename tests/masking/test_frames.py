@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ehmam.masking import (
+from ehmam.masking.frames import (
     MaskingConfig,
     block_priority,
     easy_to_hard_mask,

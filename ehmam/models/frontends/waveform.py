@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..losses import instance_norm_over_time
+from ...losses import instance_norm_over_time
 
 NORMS = ("layer_norm", "group_norm")
 

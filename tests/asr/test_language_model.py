@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from ehmam import language_model as lm
+from ehmam.asr import language_model as lm
 from ehmam.data.labels import normalize_transcript
 from manifests.make_demo_corpus import sentences_from_fortunes
 

@@ -6,7 +6,7 @@ a softmax regression per layer is trained on the train split and scored on the h
 ones. The same probe on the same architecture with random weights is the reference: the
 gap between the two columns is what pretraining taught.
 
-    python -m ehmam.probe checkpoints/demo/checkpoint_last.pt data/demo
+    python -m ehmam.evaluation.probe checkpoints/demo/checkpoint_last.pt data/demo
 
 Prints one table (frame accuracy per layer, pretrained against randomly initialised, with
 the majority-class rate as chance); ``--json`` saves it.
@@ -23,11 +23,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from .checkpoints import StudentEncoder, load_student_encoder
-from .data.alignments import frame_labels, read_alignments
-from .data.audio import SAMPLE_RATE, read_audio
-from .data.manifest import read_manifest
-from .features import extract_features
+from ..checkpoints import StudentEncoder, load_student_encoder
+from ..data.alignments import frame_labels, read_alignments
+from ..data.audio import SAMPLE_RATE, read_audio
+from ..data.manifest import read_manifest
+from ..features import extract_features
 
 UNSEEN = -1  # a held-out frame whose phone never occurs in training: always counted wrong
 

@@ -1,8 +1,8 @@
 """Word n-gram language models and lexicons for CTC beam-search decoding.
 
-    python -m ehmam.language_model build --text data/demo/lm_text.txt --words data/demo/train.wrd \\
+    python -m ehmam.asr.language_model build --text data/demo/lm_text.txt --words data/demo/train.wrd \\
         --dict data/demo/dict.ltr.txt --out outputs/demo/lm            # 4-gram ARPA + binary + lexicon
-    python -m ehmam.language_model lexicon --arpa 4-gram.arpa --words train-clean-100.wrd \\
+    python -m ehmam.asr.language_model lexicon --arpa 4-gram.arpa --words train-clean-100.wrd \\
         --dict dict.ltr.txt --out lexicon.txt                           # the official LibriSpeech LM
 
 Estimation is KenLM's own ``lmplz`` (modified Kneser-Ney) and ``build_binary``, built by
@@ -217,7 +217,7 @@ def read_lexicon(path: Path | str, letters: Optional[Iterable[str]] = None) -> D
                 outside = sorted(set(spelling) - allowed)
                 raise LanguageModelError(f"{path}:{number}: {word!r} is spelled with {outside}, which the "
                                          "letter dictionary does not have. Fix: rebuild the lexicon with "
-                                         "this dictionary (python -m ehmam.language_model lexicon)")
+                                         "this dictionary (python -m ehmam.asr.language_model lexicon)")
             lexicon.setdefault(word, []).append(spelling)
     if not lexicon:
         raise LanguageModelError(f"{path}: lexicon is empty")
@@ -236,7 +236,7 @@ def dictionary_letters(dict_path: Path | str) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ehmam.language_model", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ehmam.asr.language_model", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate an n-gram LM (ARPA + binary) and write the lexicon")
     b.add_argument("--text", type=Path, required=True, help="LM training text, one sentence per line")

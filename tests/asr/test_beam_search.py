@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from ehmam.beam_search import BeamSearchConfig, LexiconBeamSearch, search_weights
-from ehmam.decode import greedy_ctc
+from ehmam.asr.beam_search import BeamSearchConfig, LexiconBeamSearch, search_weights
+from ehmam.asr.decode import greedy_ctc
 from ehmam.data.labels import letters_to_words
-from ehmam.error_rates import ErrorCounts
-from ehmam.language_model import LanguageModelError, build_ngram, write_lexicon
+from ehmam.asr.error_rates import ErrorCounts
+from ehmam.asr.language_model import LanguageModelError, build_ngram, write_lexicon
 
 pytestmark = pytest.mark.timeout(120)
 

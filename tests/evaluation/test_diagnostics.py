@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from ehmam.diagnostics import hard_regions, rank_correlation
+from ehmam.evaluation.diagnostics import hard_regions, rank_correlation
 from ehmam.models import EhmamModel, tiny_config
 
 

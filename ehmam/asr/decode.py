@@ -1,10 +1,10 @@
 """Transcribe a manifest with a CTC fine-tuned checkpoint and score it: greedy (Viterbi)
 decoding and lexicon beam search with a KenLM n-gram.
 
-    python -m ehmam.decode checkpoints/ft/checkpoint_best.pt --data data/demo --split test --out outputs/decode
-    python -m ehmam.decode CKPT --data data/demo --split test --out outputs/decode \\
+    python -m ehmam.asr.decode checkpoints/ft/checkpoint_best.pt --data data/demo --split test --out outputs/decode
+    python -m ehmam.asr.decode CKPT --data data/demo --split test --out outputs/decode \\
         --lexicon lm/lexicon.txt --lm lm/4-gram.bin [--beam 50 --lm-weight 2 --word-score -1]
-    python -m ehmam.decode CKPT ... --lexicon L --lm LM --tune-split valid   # search the weights on valid first
+    python -m ehmam.asr.decode CKPT ... --lexicon L --lm LM --tune-split valid   # search the weights on valid first
 
 fairseq's own inference script (``examples/speech_recognition/new/infer.py``) is not part of
 the installed package, so this is the decoding route. It runs the acoustic model once per
@@ -18,7 +18,7 @@ split, then every search over the same emissions, and writes into ``--out`` per 
 
 References come from ``{split}.wrd`` (or ``{split}.ltr``); without either, only the
 hypotheses are written. Loading the model needs fairseq and our ``user_dir``; the searches
-and scoring are plain PyTorch (``ehmam.beam_search``).
+and scoring are plain PyTorch (``ehmam.asr.beam_search``).
 """
 from __future__ import annotations
 
@@ -35,15 +35,15 @@ from typing import Callable, Iterator, List, Optional, Sequence
 import torch
 
 from .beam_search import BeamSearchConfig, LexiconBeamSearch, WeightTrial, search_weights
-from .data.audio import SAMPLE_RATE, read_audio
-from .data.labels import letters_to_words
-from .data.manifest import read_manifest
+from ..data.audio import SAMPLE_RATE, read_audio
+from ..data.labels import letters_to_words
+from ..data.manifest import read_manifest
 from .error_rates import ErrorCounts
-from .models.frontends import normalize_waveform
+from ..models.frontends.waveform import normalize_waveform
 
 logger = logging.getLogger(__name__)
 
-REPO_USER_DIR = Path(__file__).resolve().parents[1] / "user_dir"
+REPO_USER_DIR = Path(__file__).resolve().parents[2] / "user_dir"
 
 
 class DecodeError(ValueError):
@@ -283,7 +283,7 @@ def parse_grid(text: str) -> List[float]:
 def add_beam_search_arguments(parser: argparse.ArgumentParser):
     """``--lexicon``, ``--lm`` and the search settings, for every command that decodes."""
     group = parser.add_argument_group("lexicon beam search with an n-gram LM (besides greedy)")
-    group.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.language_model)")
+    group.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.asr.language_model)")
     group.add_argument("--lm", type=Path, help="KenLM binary or ARPA; without it the lexicon alone constrains")
     defaults = BeamSearchConfig()
     group.add_argument("--beam", type=int, default=defaults.beam)
@@ -297,7 +297,7 @@ def add_beam_search_arguments(parser: argparse.ArgumentParser):
 
 def check_beam_search_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.lm is not None and args.lexicon is None:
-        parser.error("--lm needs --lexicon (python -m ehmam.language_model build writes one beside the LM)")
+        parser.error("--lm needs --lexicon (python -m ehmam.asr.language_model build writes one beside the LM)")
 
 
 def beam_search_from_arguments(args: argparse.Namespace, ctc: CtcModel) -> Optional[LexiconBeamSearch]:
@@ -325,7 +325,7 @@ def report(split: str, method: str, decoded: List[Decoded], seconds: float, summ
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ehmam.decode", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ehmam.asr.decode", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="a wav2vec_ctc checkpoint from fairseq-hydra-train")
     p.add_argument("--data", type=Path, required=True, help="folder with {split}.tsv, .wrd/.ltr and dict.ltr.txt")
     p.add_argument("--split", default="test")

@@ -6,7 +6,7 @@ what they mean in fairseq's ``wav2vec_ctc`` configs: ``mask_prob`` is the chance
 frame *starting* a span, so spans of ``mask_length`` frames start at about
 ``mask_prob * L / mask_length`` places and may overlap (0.65 with length 10 covers roughly
 half of the frames). This is not the exact-share block masking of pretraining
-(:mod:`ehmam.masking`), which needs equal counts to pack the student's batch.
+(:mod:`ehmam.masking.frames`), which needs equal counts to pack the student's batch.
 
 Field names equal fairseq's ``wav2vec_ctc`` keys, so ``model.mask_prob`` etc. of a stock
 fine-tuning config reach them (fairseq overrides every key of that name in the stored

@@ -8,8 +8,8 @@ import torch
 from ehmam.checkpoints import StudentEncoder, plain_checkpoint
 from ehmam.data.alignments import AlignmentError, frame_labels
 from ehmam.models import EhmamModel, tiny_config
-from ehmam.models.frontends import conv_output_length
-from ehmam.probe import accuracy, fit_linear_probe, frame_set, load_split, main
+from ehmam.models.frontends.waveform import conv_output_length
+from ehmam.evaluation.probe import accuracy, fit_linear_probe, frame_set, load_split, main
 
 
 def test_probe_solves_a_linearly_separable_toy_case_and_not_a_shuffled_one():

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from ehmam.models.encoder import ContextEncoder, EncoderConfig, SelfAttention
+from ehmam.models.encoders.context import ContextEncoder, EncoderConfig, SelfAttention
 
 SMALL = dict(embed_dim=32, layers=2, heads=4, ffn_dim=64, pos_conv_depth=2, pos_conv_kernel=5, pos_conv_groups=4)
 

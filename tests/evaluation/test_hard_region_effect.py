@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from ehmam.error_rates import ErrorCounts
-from ehmam.hard_region_effect import EffectRow, choose_frames, teacher_predicted_losses
+from ehmam.asr.error_rates import ErrorCounts
+from ehmam.evaluation.hard_region_effect import EffectRow, choose_frames, teacher_predicted_losses
 from ehmam.models.ehmam import EhmamModel, tiny_config
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,10 +13,10 @@ from typing import Optional
 
 import torch
 
-from . import losses as L
-from .masking import easy_to_hard_mask
-from .models.ehmam import EhmamModel
-from .models.frontends import normalize_waveform
+from .. import losses as L
+from ..masking.frames import easy_to_hard_mask
+from ..models.ehmam import EhmamModel
+from ..models.frontends.waveform import normalize_waveform
 
 
 @dataclass

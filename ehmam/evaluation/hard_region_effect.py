@@ -20,10 +20,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .decode import CtcModel, Utterance, corpus_summary, emit_manifest, transcribe
-from .error_rates import ErrorCounts
-from .models.ehmam import EhmamModel
-from .models.frontends import normalize_waveform
+from ..asr.decode import CtcModel, Utterance, corpus_summary, emit_manifest, transcribe
+from ..asr.error_rates import ErrorCounts
+from ..models.ehmam import EhmamModel
+from ..models.frontends.waveform import normalize_waveform
 
 RULES = ("predicted", "random")
 

@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from ehmam.spec_augment import SpecAugmentConfig, span_mask, spec_augment
+from ehmam.masking.spec_augment import SpecAugmentConfig, span_mask, spec_augment
 
 
 def reference_coverage(length: int, prob: float, span: int, min_spans: int, trials: int, seed: int) -> float:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ehmam.models.frontends import (
+from ehmam.models.frontends.waveform import (
     FrontendConfig,
     WaveformFrontend,
     conv_output_length,

@@ -1,0 +1,3 @@
+"""Evaluation and diagnostics on frozen or fine-tuned models: the linear phone probe
+(``probe``), the teacher's hard regions against the real losses (``diagnostics``) and the
+cost of hiding the hardest frames from a fine-tuned model (``hard_region_effect``)."""

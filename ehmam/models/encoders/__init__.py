@@ -1,0 +1,2 @@
+"""Encoders: ``context`` is EH-MAM's Transformer over waveform frames (convolutional
+positional embedding, data2vec 2.0 style)."""

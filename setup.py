@@ -20,7 +20,7 @@ setup(
         "hydra-core==1.3.2",
         "omegaconf==2.3.0",
         "matplotlib>=3.8,<3.10",  # figures written by scripts/ (Agg backend, no display needed)
-        "editdistance>=0.8,<0.9",  # UER/WER: fairseq's ctc criterion and ehmam.decode
+        "editdistance>=0.8,<0.9",  # UER/WER: fairseq's ctc criterion and ehmam.asr.decode
         # LM decoding: torchaudio's ctc_decoder runs flashlight's lexicon decoder, whose cp311
         # wheel bundles KenLM; the kenlm module queries LMs (its lmplz/build_binary tools come
         # from scripts/build_kenlm.sh, same release).
@@ -29,7 +29,13 @@ setup(
         # fairseq-fixed==0.12.3.1 is required too; scripts/setup.sh installs it with
         # --no-build-isolation after torch, which a dependency list cannot do.
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={"test": [
+        "pytest>=8", "pytest-timeout>=2.3",
+        # independent references for the spectrogram blocks: M2D's log-mel front end is
+        # nnAudio's; benchmarks/vit.py and a test compare our ViT blocks with timm's.
+        # torchvision (timm's dependency) pinned to torch 2.11's release, or pip upgrades torch.
+        "nnAudio==0.3.4", "timm==1.0.31", "torchvision==0.26.0",
+    ]},
     entry_points={"console_scripts": ["ehmam-decode=ehmam.asr.decode:main",
                                       "ehmam-lm=ehmam.asr.language_model:main"]},
 )

@@ -33,7 +33,6 @@ import math
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.measure import current_rss_kib, run_worker  # noqa: E402
 
 SAMPLE_RATE = 16_000
 MODELS = ("ehmam", "wav2vec2")
@@ -202,11 +203,6 @@ def build_wav2vec2(args, source):
 
 # -- a worker: one model, in its own process --------------------------------------------
 
-def current_rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
-
-
 def worker(args) -> dict:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -246,13 +242,6 @@ def worker(args) -> dict:
 
 # -- the parent: run both, print the table ------------------------------------------------
 
-def run_worker(name: str, argv) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--worker", name, *argv], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"the {name} worker failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def forwarded(args) -> list:
     argv = ["--batch", str(args.batch), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
             "--steps", str(args.steps), "--seed", str(args.seed), "--progress", str(args.progress),
@@ -285,7 +274,7 @@ def main():
         print(json.dumps(worker(args)))
         return
 
-    ours, theirs, one_clone = (run_worker(name, forwarded(args)) for name in MODELS + (ONE_CLONE,))
+    ours, theirs, one_clone = (run_worker(__file__, name, forwarded(args)) for name in MODELS + (ONE_CLONE,))
     if ours["batch_sum"] != theirs["batch_sum"]:
         raise SystemExit("the two workers built different batches")
     audio_s = args.batch * args.seconds

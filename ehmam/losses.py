@@ -7,7 +7,7 @@ True = masked; padding masks ``B x T`` bool with True = padding.
 """
 
 import math
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F

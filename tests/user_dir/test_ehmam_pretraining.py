@@ -3,7 +3,6 @@ the loss falls, the schedules run, checkpoints load without unpickling code, a r
 replays the uninterrupted one exactly, and bad runs stop with a clear message."""
 import math
 import re
-import shutil
 
 import numpy as np
 import pytest

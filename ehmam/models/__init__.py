@@ -1,5 +1,8 @@
-"""EH-MAM's networks, one concept per module: front end, context encoder, decoders,
-loss predictor, and the model that ties them together."""
+"""The networks: one module per method (``ehmam``: EH-MAM) and the shared blocks beside
+them, each named for what it is: ``frontends`` (waveform convs, log-mel), ``encoders``
+(EH-MAM's context Transformer, the patch ViT), ``decoders`` (EH-MAM's conv decoder, the
+MAE decoder, shifted-window attention), ``patches`` (patch embedding and positions) and
+``loss_predictor``."""
 
 from .ehmam import EhmamConfig, EhmamModel, EhmamOutput, tiny_config
 

@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import random
-import resource
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.measure import current_rss_kib, run_worker  # noqa: E402
+from benchmarks.measure import Peak, run_worker  # noqa: E402
 
 SAMPLE_RATE = 16_000
 MODELS = ("ehmam", "wav2vec2")
@@ -207,17 +206,12 @@ def worker(args) -> dict:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     np.random.seed(args.seed)  # fairseq's masks and negatives draw from NumPy and torch
-    on_cuda = args.device.startswith("cuda")
-    sync = torch.cuda.synchronize if on_cuda else (lambda: None)
     source = make_batch(args).to(args.device)
     build = build_wav2vec2 if args.worker == "wav2vec2" else build_ehmam
     model, optimizer, step, info = build(args, source)
 
-    if on_cuda:
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = current_rss_kib() * 1024
+    peak = Peak(args.device)
+    sync = peak.sync
     for i in range(args.warmup):
         step(i)
     times = []
@@ -232,11 +226,7 @@ def worker(args) -> dict:
         laps = [instrumented_ehmam_step(model, optimizer, source, args.warmup + args.steps + k, args, sync)
                 for k in range(args.breakdown_steps)]
         breakdown = {stage: statistics.median(lap[stage] for lap in laps) for stage in STAGES}
-    if on_cuda:
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    return dict(info, step_s=statistics.median(times), peak_growth_bytes=max(peak - before, 0),
+    return dict(info, step_s=statistics.median(times), peak_growth_bytes=peak.growth(),
                 breakdown=breakdown, threads=torch.get_num_threads(), batch_sum=float(source.sum()))
 
 

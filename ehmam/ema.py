@@ -101,7 +101,9 @@ def unwrap(module: nn.Module) -> nn.Module:
     """The module inside DistributedDataParallel (``.module``) or torch.compile (``._orig_mod``),
     whose parameter names are the teacher's."""
     while True:
-        inner = getattr(module, "module", None) or getattr(module, "_orig_mod", None)
+        inner = getattr(module, "module", None)
+        if not isinstance(inner, nn.Module):
+            inner = getattr(module, "_orig_mod", None)
         if not isinstance(inner, nn.Module):
             return module
         module = inner

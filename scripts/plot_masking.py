@@ -28,6 +28,7 @@ from ehmam.checkpoints import load_ehmam_model  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.masking.frames import easy_to_hard_mask  # noqa: E402
 from ehmam.models import EhmamModel, tiny_config  # noqa: E402
+from ehmam.models.frontends.log_mel import LogMelConfig, LogMelFrontend  # noqa: E402
 from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 
@@ -57,13 +58,11 @@ SELECTIVE_COLOUR = (0.80, 0.20, 0.15)
 RANDOM_COLOUR = (0.25, 0.45, 0.80)
 
 
-def log_mel(waveform: torch.Tensor, sample_rate: int = 16_000) -> np.ndarray:
-    """80-band log-mel spectrogram, 25 ms windows every 10 ms (mels x time)."""
-    import torchaudio
-
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=400, hop_length=160, n_mels=80)(waveform.float())
-    spec = torch.log(mel + 1e-6)
-    return spec.clamp(min=spec.max() - 8.0).numpy()  # 8 nepers (~70 dB) of range: silence stays grey, not black
+def log_mel(waveform: torch.Tensor, nepers: float = 8.0) -> np.ndarray:
+    """ehmam's 80-band log-mel (M2D's: 25 ms windows every 10 ms), mels x time, clamped to
+    ``nepers`` below its peak (8 nepers, ~70 dB: silence stays grey, not black)."""
+    spec = LogMelFrontend(LogMelConfig()).log_mel(waveform[None])[0, 0]
+    return spec.clamp(min=spec.max() - nepers).numpy()
 
 
 def mark_frames(ax, frames: np.ndarray, colour, hz: float = 50.0) -> None:

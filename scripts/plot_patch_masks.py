@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.masking.patches import PatchMaskingConfig, patch_mask  # noqa: E402
 from ehmam.models.decoders.shifted_window import window_plan  # noqa: E402
-from ehmam.models.frontends.log_mel import LogMelConfig, LogMelFrontend  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
+from scripts.plot_masking import log_mel  # noqa: E402
 
 PATCH = 16
 STRATEGIES = (
@@ -41,12 +41,13 @@ STRATEGIES = (
 
 
 def spectrogram(waveform: torch.Tensor, max_seconds: float) -> np.ndarray:
-    """The raw log-mel, F x T, cut to whole patches and at most ``max_seconds``."""
-    spec = LogMelFrontend(LogMelConfig()).log_mel(waveform[None])[0, 0]
+    """The log-mel, F x T, cut to whole patches and at most ``max_seconds``; 12 nepers of
+    range, so quiet patches stay visible under the dimming."""
+    spec = log_mel(waveform, nepers=12.0)
     frames = min(spec.shape[1], int(max_seconds * 100)) // PATCH * PATCH
     if frames < PATCH:
         raise SystemExit(f"the audio gives {spec.shape[1]} frames, fewer than one {PATCH}-frame patch")
-    return spec[:, :frames].numpy()
+    return spec[:, :frames]
 
 
 def strategy_masks(grid, seed: int):
@@ -61,7 +62,7 @@ def window_labels(grid, shift):
     rows, cols = grid
     window = np.empty(rows * cols, dtype=int)
     wrapped = np.zeros(rows * cols, dtype=bool)
-    (wr, wc), (sr, sc) = plan.window, plan.shift
+    sr, sc = plan.shift
     for w, slots in enumerate(plan.slots.tolist()):
         for token in slots:
             if token < rows * cols:
@@ -72,7 +73,8 @@ def window_labels(grid, shift):
 
 
 def draw_grid(ax, grid, spec):
-    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", extent=(0, spec.shape[1], 0, spec.shape[0]))
+    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", extent=(0, spec.shape[1], 0, spec.shape[0]),
+              interpolation="nearest")  # one cell per bin and frame: sharper, and a PNG of 0.58 MB, not 1.0
     for f in range(grid[0] + 1):
         ax.axhline(f * PATCH, color="white", linewidth=0.4)
     for t in range(grid[1] + 1):
@@ -97,7 +99,6 @@ def draw_window_borders(ax, window: np.ndarray) -> None:
 
 def plot(spec: np.ndarray, masks, out: Path, title: str) -> None:
     grid = (spec.shape[0] // PATCH, spec.shape[1] // PATCH)
-    spec = spec.clip(min=spec.max() - 12.0)  # 12 nepers of range: silence stays visible
     fig, axes = plt.subplots(len(masks) + 2, 1, figsize=(10, 1.45 * (len(masks) + 2) + 0.6), sharex=True)
     for ax, (name, mask) in zip(axes, masks):
         draw_grid(ax, grid, spec)

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ehmam.data.audio import SAMPLE_RATE, AudioProblem, inspect_audio
+import numpy as np
+import soundfile as sf
+
+from ehmam.data.audio import SAMPLE_RATE, AudioError, AudioProblem, inspect_audio
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,18 @@ def _entry_problem(manifest: Manifest, entry: ManifestEntry, sample_rate: int) -
             f"write {info.frames} in the manifest (regenerate it from the audio)",
         )
     return None if problem is None else f"{_where(manifest.path, entry.line)}: {audio}: {problem}"
+
+
+def read_entry_audio(manifest: Manifest, entry: ManifestEntry, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """An entry's samples, float32 ``(T,)``, once the file passes the checks
+    :func:`validate_manifest` makes of it (readable, mono, ``sample_rate``, as many samples as
+    the manifest says); otherwise :class:`AudioError` naming ``manifest:line``, the file and
+    the fix."""
+    problem = _entry_problem(manifest, entry, sample_rate)
+    if problem is not None:
+        raise AudioError(problem)
+    wav, _ = sf.read(str(manifest.audio_path(entry)), dtype="float32")
+    return wav
 
 
 def _label_problems(manifest: Manifest, label_paths: Iterable[Path]) -> list[str]:

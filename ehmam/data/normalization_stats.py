@@ -29,9 +29,8 @@ from typing import Iterator, List, Sequence
 
 import torch
 
-from ehmam.data.audio import AudioError, read_audio
 from ehmam.data.clips import crop_start, pad_end
-from ehmam.data.manifest import Manifest, ManifestEntry, read_manifest
+from ehmam.data.manifest import Manifest, read_entry_audio, read_manifest
 from ehmam.models.frontends.log_mel import (
     KaldiFbankConfig,
     KaldiFbankFrontend,
@@ -72,25 +71,12 @@ def draw_crops(num_samples: Sequence[int], crops: int, samples: int, generator: 
     return [Crop(e, crop_start(num_samples[e], samples, generator)) for e in entries]
 
 
-def _read(manifest: Manifest, entry: ManifestEntry, sample_rate: int) -> torch.Tensor:
-    where = f"{manifest.path}:{entry.line}"
-    try:
-        wav = torch.from_numpy(read_audio(manifest.audio_path(entry), sample_rate))
-    except AudioError as e:
-        raise AudioError(f"{where}: {e}") from None
-    if wav.shape[0] != entry.num_samples:
-        raise AudioError(f"{where}: {manifest.audio_path(entry)}: manifest says {entry.num_samples} samples, "
-                         f"the file has {wav.shape[0]}. Fix: regenerate the manifest "
-                         "(python -m manifests.validate_manifest finds every such line)")
-    return wav
-
-
 def crop_audio(manifest: Manifest, plan: Sequence[Crop], samples: int, sample_rate: int) -> Iterator[tuple]:
     """(crop zero padded to ``samples``, samples of audio in it) per crop, reading each file once."""
     loaded, wav = None, None
     for crop in sorted(plan, key=lambda c: (c.entry, c.start)):
         if crop.entry != loaded:
-            loaded, wav = crop.entry, _read(manifest, manifest.entries[crop.entry], sample_rate)
+            loaded, wav = crop.entry, torch.from_numpy(read_entry_audio(manifest, manifest.entries[crop.entry], sample_rate))
         audio = wav[crop.start:crop.start + samples]
         yield pad_end(audio, samples), audio.shape[0]
 

@@ -14,7 +14,8 @@ no shift (as Swin does). Shapes: tokens ``B x N x D`` in row-major grid order.
 """
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from functools import lru_cache
+from typing import Tuple
 
 import torch
 
@@ -49,8 +50,11 @@ def layer_window(grid: Grid, window: Tuple[int, int], shift: Tuple[int, int]):
     return size, shift
 
 
+@lru_cache(maxsize=64)
 def window_plan(grid: Grid, window: Tuple[int, int], shift: Tuple[int, int],
                 mask_wrapped: bool = True, device=None) -> WindowPlan:
+    """The plan for one (grid, window, shift), made once and shared by every layer that
+    uses it (a 16-layer decoder has two). Arguments must be hashable: tuples, not lists."""
     (rows, cols), ((wr, wc), (sr, sc)) = grid, layer_window(grid, window, shift)
     padded_rows, padded_cols = -(-rows // wr) * wr, -(-cols // wc) * wc
     r = torch.arange(padded_rows)[:, None].expand(padded_rows, padded_cols)
@@ -88,13 +92,9 @@ class ShiftedWindowBlock(Block):
         self.window = (int(window[0]), int(window[1]))
         self.shift = (int(shift[0]), int(shift[1]))
         self.mask_wrapped = mask_wrapped
-        self._plans: Dict = {}
 
     def plan(self, grid: Grid, device) -> WindowPlan:
-        key = (tuple(grid), device)
-        if key not in self._plans:
-            self._plans[key] = window_plan(grid, self.window, self.shift, self.mask_wrapped, device)
-        return self._plans[key]
+        return window_plan((int(grid[0]), int(grid[1])), self.window, self.shift, self.mask_wrapped, device)
 
     def forward(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         batch, tokens, dim = x.shape

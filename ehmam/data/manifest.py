@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Collection, Iterable, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -23,6 +23,7 @@ from ehmam.data.audio import SAMPLE_RATE, AudioError, AudioProblem, inspect_audi
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 20
+BYTE_ORDER_MARK = "\ufeff"
 
 
 class ManifestError(ValueError):
@@ -80,7 +81,10 @@ def read_manifest(path: Path | str) -> Manifest:
     path = Path(path)
     if not path.is_file():
         raise ManifestError([f"{path}: manifest does not exist. Fix: check task.data and the split name"])
-    lines = path.read_text().split("\n")
+    text = path.read_text()
+    if text.startswith(BYTE_ORDER_MARK):  # fairseq would read it into the root directory's name
+        raise ManifestError([_byte_order_mark_problem(path)])
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
     problems: list[str] = []
@@ -114,6 +118,12 @@ def read_manifest(path: Path | str) -> Manifest:
     return Manifest(path, root, tuple(entries))
 
 
+def _byte_order_mark_problem(path: Path) -> str:
+    return (f"{_where(path, 1)}: starts with a UTF-8 byte-order mark (an editor's invisible character, "
+            f"which fairseq would read as part of the text). Fix: remove it, e.g. "
+            f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`")
+
+
 def _entry_problem(manifest: Manifest, entry: ManifestEntry, sample_rate: int) -> Optional[str]:
     audio = manifest.audio_path(entry)
     info, problem = inspect_audio(audio, sample_rate)
@@ -137,7 +147,8 @@ def read_entry_audio(manifest: Manifest, entry: ManifestEntry, sample_rate: int 
     return wav
 
 
-def _label_problems(manifest: Manifest, label_paths: Iterable[Path]) -> list[str]:
+def _label_problems(manifest: Manifest, label_paths: Iterable[Path],
+                    symbols: Optional[Collection[str]] = None) -> list[str]:
     problems = []
     for label_path in label_paths:
         if not label_path.is_file():
@@ -145,12 +156,38 @@ def _label_problems(manifest: Manifest, label_paths: Iterable[Path]) -> list[str
                             f"line per utterance of {manifest.path}")
             continue
         text = label_path.read_text()
+        if text.startswith(BYTE_ORDER_MARK):
+            problems.append(_byte_order_mark_problem(label_path))
+            continue
         num_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
         if num_lines != len(manifest.entries):
             problems.append(
                 f"{label_path}:{num_lines}: has {num_lines} lines but {manifest.path} has "
                 f"{len(manifest.entries)} utterances. Fix: regenerate the labels from the same "
                 "manifest, one line per utterance in the same order")
+        lines = text.splitlines()
+        if symbols is not None:
+            problems += _unknown_symbol_problems(label_path, lines, symbols)
+        empty = [number for number, line in enumerate(lines, start=1) if not line.strip()]
+        if empty:
+            listed = ", ".join(f"{label_path}:{n}" for n in empty[:5]) + (" ..." if len(empty) > 5 else "")
+            logger.warning("%d empty label line(s), trained on as silence: %s", len(empty), listed)
+    return problems
+
+
+def _unknown_symbol_problems(label_path: Path, lines: Sequence[str], symbols: Collection[str]) -> list[str]:
+    """One problem per line holding symbols outside the dictionary, which fairseq would
+    silently train on as ``<unk>``."""
+    known = set(symbols)
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        unknown = sorted({s for s in line.split() if s not in known})
+        if unknown:
+            problems.append(
+                f"{label_path}:{number}: symbols {' '.join(unknown)} are not in the dictionary. Fix: "
+                "normalise the transcripts to the dictionary's symbols (LibriSpeech letters are "
+                "upper case A-Z and the apostrophe; spell out digits), or add them to the dictionary "
+                "before fine-tuning")
     return problems
 
 
@@ -160,6 +197,7 @@ def validate_manifest(
     min_sample_size: Optional[int] = None,
     label_paths: Iterable[Path | str] = (),
     check_audio: bool = True,
+    label_symbols: Optional[Collection[str]] = None,
 ) -> ManifestReport:
     """Check a manifest, its audio headers and its label files; raise on any problem.
 
@@ -169,9 +207,11 @@ def validate_manifest(
         label_paths: label files that must hold one line per manifest entry.
         check_audio: open every audio header (missing, unreadable, empty, stereo, wrong
             rate, sample count). Costs one header read per file.
+        label_symbols: the label dictionary's symbols; every space-separated token of every
+            label line must be one of them. Empty label lines are logged as a warning.
     """
     manifest = read_manifest(path)
-    problems = _label_problems(manifest, [Path(p) for p in label_paths])
+    problems = _label_problems(manifest, [Path(p) for p in label_paths], label_symbols)
     if check_audio:
         if len(manifest.entries) >= 10_000:
             logger.info("reading %d audio headers of %s (validate_audio=false skips this)",
@@ -184,6 +224,11 @@ def validate_manifest(
         raise ManifestError(problems)
     sizes = [e.num_samples for e in manifest.entries]
     too_short = sum(n < min_sample_size for n in sizes) if min_sample_size else 0
+    if too_short == len(sizes):
+        raise ManifestError([
+            f"{manifest.path}: every utterance is shorter than min_sample_size={min_sample_size} samples "
+            f"(the longest has {max(sizes)}), so nothing is left to train on. Fix: lower "
+            f"task.min_sample_size below {max(sizes)}, or use longer recordings"])
     return ManifestReport(manifest.path, len(sizes), too_short, sum(sizes), sample_rate)
 
 

@@ -114,6 +114,9 @@ class EhmamModel(nn.Module):
                 f"average_top_k_layers={cfg.average_top_k_layers} must be between 1 and the "
                 f"encoder's {cfg.encoder.layers} layers"
             )
+        if cfg.clone_batch < 1:
+            raise ValueError(f"clone_batch={cfg.clone_batch}: the student needs at least 1 masked copy of "
+                             "each utterance (model.clone_batch; data2vec 2.0 audio uses 8)")
         self.frontend = WaveformFrontend(cfg.frontend, dim)
         self.encoder = ContextEncoder(cfg.encoder)
         self.loss_predictor = LossPredictor(dim, cfg.loss_predictor)

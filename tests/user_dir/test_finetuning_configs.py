@@ -9,12 +9,16 @@ from fairseq.dataclass.configs import FairseqConfig
 from fairseq.models.wav2vec.wav2vec2_asr import Wav2Vec2CtcConfig
 from fairseq.optim.adam import FairseqAdamConfig
 from fairseq.optim.lr_scheduler.tri_stage_lr_scheduler import TriStageLRScheduleConfig
-from fairseq.tasks.audio_finetuning import AudioFinetuningConfig
+from fairseq.tasks import TASK_DATACLASS_REGISTRY
+from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 
-FINETUNING = Path(__file__).resolve().parents[2] / "examples/ehmam/config/finetuning"
+REPO = Path(__file__).resolve().parents[2]
+FINETUNING = REPO / "examples/ehmam/config/finetuning"
+# fairseq registers every task of the user dir only when it imports the package itself
+import_user_module(OmegaConf.create({"user_dir": str(REPO / "user_dir")}))
 TOP_LEVEL = {f.name: f.type for f in fields(FairseqConfig)}
-NAMED_GROUPS = {"task": AudioFinetuningConfig, "model": Wav2Vec2CtcConfig, "criterion": CtcCriterionConfig,
+NAMED_GROUPS = {"task": TASK_DATACLASS_REGISTRY["ehmam_audio_finetuning"], "model": Wav2Vec2CtcConfig, "criterion": CtcCriterionConfig,
                 "optimizer": FairseqAdamConfig, "lr_scheduler": TriStageLRScheduleConfig}
 # Table 5: lr, updates, channel mask prob, layerdrop, updates with the encoder frozen
 TABLE_5 = {"10m": (5e-5, 13_000, 0.25, 0.1, 10_000), "1h": (5e-5, 13_000, 0.25, 0.1, 10_000),
@@ -28,7 +32,7 @@ def checked(name: str):
     for group, block in raw.items():
         schema = NAMED_GROUPS.get(group) or TOP_LEVEL[group]
         if group in NAMED_GROUPS:
-            assert block._name == {"task": "audio_finetuning", "model": "wav2vec_ctc", "criterion": "ctc",
+            assert block._name == {"task": "ehmam_audio_finetuning", "model": "wav2vec_ctc", "criterion": "ctc",
                                    "optimizer": "adam", "lr_scheduler": "tri_stage"}[group]
         merged[group] = OmegaConf.merge(OmegaConf.structured(schema), block)
     return merged
@@ -38,6 +42,7 @@ def checked(name: str):
 def test_config_fits_fairseqs_dataclasses(name):
     cfg = checked(name)
     assert cfg["task"].labels == "ltr" and cfg["task"].normalize is True  # EH-MAM pretrains normalised
+    assert cfg["task"].validate_audio is True  # listed, so that task.validate_audio=false needs no "+"
     assert cfg["criterion"].post_process == "letter"  # validation logs greedy UER and WER
     assert cfg["checkpoint"].best_checkpoint_metric == "wer"
     assert cfg["checkpoint"].maximize_best_checkpoint_metric is False

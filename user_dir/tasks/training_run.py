@@ -1,0 +1,138 @@
+"""What every ehmam training task does before fairseq starts: claim the checkpoint directory,
+repair a ``checkpoint_last.pt`` cut short by a kill, validate each split's manifest and labels
+when it loads, and name the files of a batch whose loss is not finite.
+
+The checks live in ``ehmam`` (``ehmam.run_directory``, ``ehmam.data.manifest``); this mixin
+only calls them at the right moments of fairseq's task life cycle. A training run is told
+apart from a checkpoint being read back (decoding, fine-tuning's ``w2v_path``) by fairseq's
+``setup_task(..., from_checkpoint=True)``, which every reading path passes.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch.distributed as dist
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import II
+from omegaconf.errors import OmegaConfBaseException
+
+from ehmam.data.manifest import validate_manifest
+from ehmam.losses import NonFiniteLossError
+from ehmam.run_directory import lock_run_directory, recover_last_checkpoint
+
+logger = logging.getLogger(__name__)
+
+FAIRSEQ_DEFAULT_RESTORE_FILE = "checkpoint_last.pt"
+
+
+@dataclass
+class TrainingRunConfig(FairseqDataclass):
+    validate_audio: bool = field(
+        default=True,
+        metadata={"help": "read every audio header when a split loads (missing, unreadable, "
+                  "empty, stereo, wrong rate, wrong sample count); manifest lines and label "
+                  "line counts are always checked"},
+    )
+    # which splits train and validate: a non-finite loss names the batch's files from them
+    train_subset: str = II("dataset.train_subset")
+    valid_subset: str = II("dataset.valid_subset")
+    # the directory the run claims, and the checkpoint it resumes from
+    save_dir: str = II("checkpoint.save_dir")
+    restore_file: str = II("checkpoint.restore_file")
+
+
+def _resolved(cfg, key: str) -> Optional[str]:
+    """``cfg.key``, or None where the interpolation has nothing to resolve against (a task
+    config built on its own, outside a training run's full config)."""
+    try:
+        return getattr(cfg, key, None)
+    except OmegaConfBaseException:
+        return None
+
+
+def _is_first_rank() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class TrainingRunTask:
+    """Mixin for a fairseq task class (first in the bases): see the module docstring."""
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        if not kwargs.get("from_checkpoint", False) and _is_first_rank():
+            cls.claim_run_directory(cfg)
+        return super().setup_task(cfg, **kwargs)
+
+    @staticmethod
+    def claim_run_directory(cfg) -> None:
+        save_dir = _resolved(cfg, "save_dir")
+        if not save_dir:
+            return
+        lock_run_directory(save_dir)
+        if _resolved(cfg, "restore_file") == FAIRSEQ_DEFAULT_RESTORE_FILE:
+            recover_last_checkpoint(save_dir, FAIRSEQ_DEFAULT_RESTORE_FILE)
+
+    # -- a split is checked before fairseq reads it ------------------------------------
+
+    def label_symbols(self) -> Optional[Sequence[str]]:
+        """The symbols every label token must be one of; None: labels are not checked."""
+        return None
+
+    def validate_split(self, split: str, task_cfg) -> None:
+        if getattr(task_cfg, "binarized_dataset", False):
+            logger.warning("binarized dataset %s: manifest validation does not apply", split)
+            return
+        # A multi-corpus split reads "key:file,key:file"; each file is a manifest.
+        names = ([split] if getattr(task_cfg, "multi_corpus_keys", None) is None
+                 else [part.split(":")[1].strip() for part in split.split(",")])
+        labels = getattr(task_cfg, "labels", None)
+        for name in names:
+            stem = os.path.join(self.cfg.data, name)
+            report = validate_manifest(
+                f"{stem}.tsv",
+                sample_rate=getattr(task_cfg, "sample_rate", self.cfg.sample_rate),
+                min_sample_size=self.cfg.min_sample_size,
+                label_paths=[f"{stem}.{labels}"] if labels else (),
+                check_audio=self.cfg.validate_audio,
+                label_symbols=self.label_symbols() if labels else None,
+            )
+            logger.info("validated %s", report.summary())
+
+    # -- a non-finite loss stops training with the update and the files named ----------
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
+        try:
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
+        except FloatingPointError as err:
+            raise NonFiniteLossError(
+                f"update {update_num + 1}: {err}. Batch: {self.batch_files(sample, [self.cfg.train_subset])}. "
+                f"Check these files for silence, clipping or NaN samples; if they are fine, lower "
+                f"the learning rate (fairseq saved crash.pt beside the checkpoints)"
+            ) from err
+
+    def valid_step(self, sample, model, criterion):
+        try:
+            return super().valid_step(sample, model, criterion)
+        except FloatingPointError as err:
+            raise NonFiniteLossError(
+                f"validation: {err}. Batch: {self.batch_files(sample, self.cfg.valid_subset.split(','))}"
+            ) from err
+
+    def batch_files(self, sample, splits) -> str:
+        """The audio files of a batch, by its dataset indices, for error messages."""
+        ids = sample["id"].tolist() if sample and "id" in sample else []
+        described = []
+        for split in splits:
+            dataset = self.datasets.get(split)
+            while dataset is not None and not hasattr(dataset, "fnames"):  # wrappers: crops, targets
+                dataset = getattr(dataset, "dataset", None)
+            if dataset is None:
+                continue
+            names = []
+            for i in ids:
+                name = dataset.fnames[i]  # a list item, or a pyarrow scalar when pyarrow is installed
+                name = name if isinstance(dataset.fnames, list) else name.as_py()
+                names.append(os.path.join(dataset.root_dir, dataset.text_compressor.decompress(name)))
+            described.append(f"{split}: " + ", ".join(names))
+        return "; ".join(described) or f"dataset indices {ids}"

@@ -29,3 +29,26 @@ def demo_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus") / "demo"
     make_corpus(out, num_utterances=40, seed=3)
     return out
+
+
+@pytest.fixture(scope="session")
+def pretrained(demo_corpus, tmp_path_factory) -> Path:
+    """checkpoint_last.pt of a 20-update tiny EH-MAM run through fairseq-hydra-train."""
+    from tests.user_dir.fairseq_runs import pretrain
+
+    save_dir = tmp_path_factory.mktemp("pretrain") / "ckpt"
+    pretrain(demo_corpus, save_dir, "optimization.max_update=20")
+    return save_dir / "checkpoint_last.pt"
+
+
+@pytest.fixture(scope="session")
+def finetuned(pretrained, demo_corpus, tmp_path_factory):
+    """(save_dir, log) of a tiny CTC fine-tuning of ``pretrained``: FINETUNE_UPDATES updates,
+    the first FINETUNE_FROZEN with the encoder frozen; a checkpoint (and validation) every 3."""
+    from tests.user_dir.fairseq_runs import FINETUNE_FROZEN, FINETUNE_UPDATES, finetune
+
+    save_dir = tmp_path_factory.mktemp("finetune") / "ckpt"
+    log = finetune(demo_corpus, save_dir, pretrained, f"optimization.max_update={FINETUNE_UPDATES}",
+                   f"model.freeze_finetune_updates={FINETUNE_FROZEN}", "checkpoint.save_interval_updates=3",
+                   "dataset.validate_interval_updates=3", "checkpoint.keep_interval_updates=-1")
+    return save_dir, log

@@ -5,15 +5,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HYDRA_TRAIN = Path(sys.executable).parent / "fairseq-hydra-train"
+PRETRAIN_CONFIGS = REPO / "examples/ehmam/config"
+FINETUNE_CONFIGS = PRETRAIN_CONFIGS / "finetuning"
+# the shared fine-tuning run (tests/conftest.py): updates with the encoder frozen, updates in all
+FINETUNE_FROZEN = 6
+FINETUNE_UPDATES = 12
+
+
+def hydra_train_command(config_dir: Path, config_name: str, data: Path, save_dir: Path, *overrides: str) -> list:
+    """fairseq-hydra-train into ``save_dir``, its hydra log in ``save_dir / "hydra"``."""
+    return [str(HYDRA_TRAIN), "--config-dir", str(config_dir), "--config-name", config_name,
+            f"task.data={data}", f"common.user_dir={REPO / 'user_dir'}",
+            f"checkpoint.save_dir={save_dir}", f"hydra.run.dir={save_dir / 'hydra'}", *overrides]
 
 
 def hydra_train(config_dir: Path, config_name: str, data: Path, save_dir: Path, *overrides: str,
                 expect_success: bool = True, timeout: int = 300) -> str:
     """Train (or resume) into ``save_dir``; returns stdout + stderr. The hydra log goes to
     ``save_dir / "hydra" / "hydra_train.log"``."""
-    cmd = [str(HYDRA_TRAIN), "--config-dir", str(config_dir), "--config-name", config_name,
-           f"task.data={data}", f"common.user_dir={REPO / 'user_dir'}",
-           f"checkpoint.save_dir={save_dir}", f"hydra.run.dir={save_dir / 'hydra'}", *overrides]
+    cmd = hydra_train_command(config_dir, config_name, data, save_dir, *overrides)
     save_dir.mkdir(parents=True, exist_ok=True)
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=save_dir)
     log = run.stdout + run.stderr
@@ -22,3 +32,14 @@ def hydra_train(config_dir: Path, config_name: str, data: Path, save_dir: Path, 
     else:
         assert run.returncode != 0, "training was expected to fail:\n" + log[-3000:]
     return log
+
+
+def pretrain(data: Path, save_dir: Path, *overrides: str, **kwargs) -> str:
+    """The tiny EH-MAM recipe (examples/ehmam/config/tiny_cpu.yaml)."""
+    return hydra_train(PRETRAIN_CONFIGS, "tiny_cpu", data, save_dir, *overrides, **kwargs)
+
+
+def finetune(data: Path, save_dir: Path, w2v_path, *overrides: str, **kwargs) -> str:
+    """The tiny CTC recipe (examples/ehmam/config/finetuning/tiny_cpu.yaml) from ``w2v_path``."""
+    return hydra_train(FINETUNE_CONFIGS, "tiny_cpu", data, save_dir, f"model.w2v_path={w2v_path}",
+                       "common.log_interval=1", *overrides, **kwargs)

@@ -21,34 +21,9 @@ from ehmam.models.ehmam import PRETRAINING_ONLY
 from ehmam.models.frontends.waveform import conv_output_length
 from scripts.hard_region_effect import main as hard_region_effect_main
 from scripts.plot_pretraining import read_fairseq_log
-from tests.user_dir.fairseq_runs import REPO, hydra_train
+from tests.user_dir.fairseq_runs import FINETUNE_FROZEN, FINETUNE_UPDATES, REPO, finetune
 
-PRETRAIN_CONFIGS = REPO / "examples/ehmam/config"
-FINETUNE_CONFIGS = PRETRAIN_CONFIGS / "finetuning"
-FROZEN = 6  # updates with the encoder frozen in the fine-tuning run
-UPDATES = 12
-
-
-@pytest.fixture(scope="module")
-def pretrained(demo_corpus, tmp_path_factory):
-    save_dir = tmp_path_factory.mktemp("pretrain") / "ckpt"
-    hydra_train(PRETRAIN_CONFIGS, "tiny_cpu", demo_corpus, save_dir, "optimization.max_update=20")
-    return save_dir / "checkpoint_last.pt"
-
-
-def finetune(data, save_dir, w2v_path, *overrides, **kwargs):
-    return hydra_train(FINETUNE_CONFIGS, "tiny_cpu", data, save_dir, f"model.w2v_path={w2v_path}",
-                       "common.log_interval=1", *overrides, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def finetuned(pretrained, demo_corpus, tmp_path_factory):
-    """12 updates, the first 6 with the encoder frozen; a checkpoint (and validation) every 3."""
-    save_dir = tmp_path_factory.mktemp("finetune") / "ckpt"
-    log = finetune(demo_corpus, save_dir, pretrained, f"optimization.max_update={UPDATES}",
-                   f"model.freeze_finetune_updates={FROZEN}", "checkpoint.save_interval_updates=3",
-                   "dataset.validate_interval_updates=3", "checkpoint.keep_interval_updates=-1")
-    return save_dir, log
+FROZEN, UPDATES = FINETUNE_FROZEN, FINETUNE_UPDATES  # the shared `finetuned` run (tests/conftest.py)
 
 
 def model_weights(path):

@@ -60,9 +60,16 @@ class TrainingRunTask:
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
-        if not kwargs.get("from_checkpoint", False) and _is_first_rank():
+        training = not kwargs.get("from_checkpoint", False)
+        if training and _is_first_rank():
             cls.claim_run_directory(cfg)
-        return super().setup_task(cfg, **kwargs)
+        task = super().setup_task(cfg, **kwargs)
+        train_subset = _resolved(cfg, "train_subset")
+        if training and train_subset:
+            # fairseq reads the training split only after building the model and loading the
+            # checkpoint: check it now, before any of that work
+            task.validate_split(train_subset, cfg)
+        return task
 
     @staticmethod
     def claim_run_directory(cfg) -> None:
@@ -80,6 +87,9 @@ class TrainingRunTask:
         return None
 
     def validate_split(self, split: str, task_cfg) -> None:
+        validated = self.__dict__.setdefault("_validated_splits", set())
+        if split in validated:
+            return
         if getattr(task_cfg, "binarized_dataset", False):
             logger.warning("binarized dataset %s: manifest validation does not apply", split)
             return
@@ -98,6 +108,7 @@ class TrainingRunTask:
                 label_symbols=self.label_symbols() if labels else None,
             )
             logger.info("validated %s", report.summary())
+        validated.add(split)
 
     # -- a non-finite loss stops training with the update and the files named ----------
 

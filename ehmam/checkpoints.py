@@ -5,6 +5,10 @@ Both formats hold only tensors and plain Python types (configs as dicts), so not
 unpickles code. :func:`load_student_encoder` returns the student's front end and encoder
 alone, the part fine-tuning and feature extraction use; the teacher, decoder and loss
 predictor stay in the file.
+
+A CTC fine-tuned checkpoint (fairseq's ``wav2vec_ctc``) is not a pretraining checkpoint:
+every reader here refuses it with the path of the pretraining checkpoint it was fine-tuned
+from (its ``model.w2v_path``).
 """
 
 import pickle
@@ -33,19 +37,63 @@ class CheckpointError(ValueError):
     """The file is not an EH-MAM checkpoint this code can read."""
 
 
-def read_checkpoint(path: PathLike) -> dict:
-    """``torch.load`` with ``weights_only=True`` on the CPU, with errors that say what to do."""
+FINE_TUNED_MODEL = "wav2vec_ctc"  # fairseq's CTC fine-tuning model, which wraps a pretrained one
+# What fine-tuned fairseq checkpoints pickle besides plain types: the task's label dictionary.
+FAIRSEQ_DICTIONARY = "fairseq.data.dictionary.Dictionary"
+DEFAULT_WHAT = "loading an EH-MAM model"
+
+
+def _fine_tuned_error(path: PathLike, what: str, w2v_path: Optional[str]) -> CheckpointError:
+    source = (f": {w2v_path}" if w2v_path else
+              " (its model.w2v_path; this file does not record it)")
+    return CheckpointError(
+        f"{path} is a CTC fine-tuned checkpoint ({FINE_TUNED_MODEL}); {what} needs the pretraining checkpoint "
+        f"it was fine-tuned from{source}. Fix: pass that file")
+
+
+def _fairseq_dictionary_class():
+    """fairseq's Dictionary class, or None when fairseq is not installed."""
+    try:
+        from fairseq.data.dictionary import Dictionary
+    except ImportError:
+        return None
+    return Dictionary
+
+
+def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT) -> dict:
+    """``torch.load`` with ``weights_only=True`` on the CPU, with errors that say what to do.
+
+    A fine-tuned fairseq checkpoint pickles its label dictionary (a fairseq ``Dictionary``),
+    which ``weights_only`` refuses; that one class is allowed when fairseq is installed, so
+    :func:`config_and_weights` can read the config and say which file to pass instead. ``what``
+    names the caller in that message."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: holds objects that torch.load(weights_only=True) refuses ({err}). "
-            f"ehmam writes tensors and plain types only; a file from elsewhere or an older "
-            f"version needs re-saving. Load it with weights_only=False only if you trust it"
-        ) from err
+        if FAIRSEQ_DICTIONARY not in str(err):
+            raise CheckpointError(
+                f"{path}: holds objects that torch.load(weights_only=True) refuses ({err}). "
+                f"ehmam writes tensors and plain types only; a file from elsewhere or an older "
+                f"version needs re-saving. Load it with weights_only=False only if you trust it"
+            ) from err
+        dictionary = _fairseq_dictionary_class()
+        if dictionary is None:  # cannot read the config: say what the file most likely is
+            raise CheckpointError(
+                f"{path} holds a fairseq label dictionary, so it is a CTC fine-tuned checkpoint "
+                f"({FINE_TUNED_MODEL}), not a pretraining one; {what} needs the pretraining checkpoint it was "
+                "fine-tuned from (the fine-tuning run's model.w2v_path). Fix: pass that file") from err
+        try:
+            with torch.serialization.safe_globals([dictionary]):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as again:
+            raise CheckpointError(
+                f"{path}: holds objects that torch.load(weights_only=True) refuses ({again}). "
+                f"A fine-tuned fairseq checkpoint? {what} needs a pretraining checkpoint. Fix: pass the "
+                "EH-MAM pretraining checkpoint (checkpoint_last.pt of fairseq-hydra-train or the plain loop)"
+            ) from again
     except (RuntimeError, EOFError) as err:
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or another format?): {err}") from err
     if not isinstance(state, dict) or "model" not in state:
@@ -53,14 +101,26 @@ def read_checkpoint(path: PathLike) -> dict:
     return state
 
 
-def config_and_weights(state: dict, source: str = "checkpoint") -> Tuple[EhmamConfig, Dict[str, torch.Tensor]]:
-    """The model config and the EhmamModel's own state dict, from either format."""
+def refuse_fine_tuned(state: dict, source: str, what: str = DEFAULT_WHAT) -> None:
+    """:class:`CheckpointError` naming the pretraining checkpoint if ``state`` (read by
+    :func:`read_checkpoint`) is a fine-tuned fairseq checkpoint; other checkpoints pass."""
+    run_cfg = state.get("cfg")
+    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
+    if isinstance(model_cfg, dict) and (model_cfg.get("_name") == FINE_TUNED_MODEL or "w2v_path" in model_cfg):
+        raise _fine_tuned_error(source, what, model_cfg.get("w2v_path"))
+
+
+def config_and_weights(state: dict, source: str = "checkpoint",
+                       what: str = DEFAULT_WHAT) -> Tuple[EhmamConfig, Dict[str, torch.Tensor]]:
+    """The model config and the EhmamModel's own state dict, from either format. A CTC
+    fine-tuned checkpoint is refused with the pretraining checkpoint it names (``w2v_path``)."""
     if "ehmam_config" in state:  # the plain loop (scripts/pretrain_plain.py)
         return config_from_dict(EhmamConfig, state["ehmam_config"]), state["model"]
     run_cfg = state.get("cfg")  # fairseq: the whole run's config as nested dicts
     model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
     if not isinstance(model_cfg, dict):
         raise CheckpointError(f"{source}: no model config (neither an ehmam nor a fairseq checkpoint)")
+    refuse_fine_tuned(state, source, what)
     name = model_cfg.get("_name")
     if name != "ehmam":
         raise CheckpointError(f"{source}: holds a fairseq {name!r} model, not an 'ehmam' model")
@@ -74,9 +134,10 @@ def plain_checkpoint(model: EhmamModel, steps: int) -> dict:
     return {"ehmam_config": config_to_dict(model.cfg), "model": model.state_dict(), "steps": steps}
 
 
-def load_ehmam_model(path: PathLike) -> EhmamModel:
-    """The whole model (student, teacher, decoder, loss predictor), in eval mode."""
-    cfg, weights = config_and_weights(read_checkpoint(path), str(path))
+def load_ehmam_model(path: PathLike, what: str = DEFAULT_WHAT) -> EhmamModel:
+    """The whole model (student, teacher, decoder, loss predictor), in eval mode. ``what``
+    names the caller in errors (e.g. ``"--pretrained"``)."""
+    cfg, weights = config_and_weights(read_checkpoint(path, what), str(path), what)
     model = EhmamModel(cfg)
     _load(model, weights, path)
     return model.eval()
@@ -101,9 +162,9 @@ class StudentEncoder(nn.Module):
         return self.encode(source, padding_mask)[1]
 
 
-def load_student_encoder(path: PathLike) -> StudentEncoder:
+def load_student_encoder(path: PathLike, what: str = DEFAULT_WHAT) -> StudentEncoder:
     """The student's front end and encoder from a checkpoint of either format, in eval mode."""
-    cfg, weights = config_and_weights(read_checkpoint(path), str(path))
+    cfg, weights = config_and_weights(read_checkpoint(path, what), str(path), what)
     student = {k: v for k, v in weights.items() if k.startswith(STUDENT_ENCODER_PARTS)}
     encoder = StudentEncoder(cfg)
     _load(encoder, student, path)

@@ -32,6 +32,7 @@ from ehmam.checkpoints import load_ehmam_model  # noqa: E402
 from ehmam.asr.decode import (add_beam_search_arguments, beam_search_from_arguments,  # noqa: E402
                           check_beam_search_arguments, load_ctc_model, parse_grid)
 from ehmam.evaluation.hard_region_effect import EffectRow, measure_hard_region_effect  # noqa: E402
+from ehmam.outputs import prepare_output_dir  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 from scripts.plot_masking import SELECTIVE_COLOUR  # noqa: E402
 
@@ -79,11 +80,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_beam_search_arguments(p, a)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        prepare_output_dir(a.out, "--out")  # before minutes of decoding, not after
         ctc = load_ctc_model(a.checkpoint, a.data)
         pretrained_path = a.pretrained or (Path(ctc.pretrained_from) if ctc.pretrained_from else None)
         if pretrained_path is None:
             raise ValueError(f"{a.checkpoint}: names no pretraining checkpoint (w2v_path). Fix: pass --pretrained")
-        pretrained = load_ehmam_model(pretrained_path)
+        pretrained = load_ehmam_model(pretrained_path, what="--pretrained (the hard-region teacher)")
         search = beam_search_from_arguments(a, ctc)
         decoding = "greedy" if search is None else "lexicon"
         if a.lm is not None:

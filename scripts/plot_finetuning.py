@@ -6,7 +6,8 @@
 
 Each argument is a fairseq-hydra-train log (``common.log_format=json``), optionally followed by
 ``:label``. The curves are the greedy (Viterbi) error rates fairseq's ``ctc`` criterion logs at
-every validation.
+every validation. A pretraining log, or one without validation UER/WER, is refused (exit 1)
+with the log's name.
 """
 
 import argparse
@@ -20,8 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ehmam.outputs import prepare_output_file  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
-from scripts.plot_pretraining import read_fairseq_log  # noqa: E402
+from scripts.plot_pretraining import log_kind, read_fairseq_log  # noqa: E402
 
 
 def parse_run(argument: str) -> tuple[Path, str]:
@@ -32,11 +34,17 @@ def parse_run(argument: str) -> tuple[Path, str]:
 
 def validation_curves(log: Path) -> dict:
     """``{"updates": [...], "uer": [...], "wer": [...]}`` from a fine-tuning log."""
-    valid = read_fairseq_log(log)["valid"]
-    missing = [r["num_updates"] for r in valid if "uer" not in r or "wer" not in r]
+    records = read_fairseq_log(log)
+    if log_kind(records) == "pretraining":
+        raise ValueError(f"{log}: an EH-MAM pretraining log, no validation records with uer and wer. "
+                         f"Fix: plot it with scripts/plot_pretraining.py {log} --out FIGURE.png")
+    valid = records["valid"]
+    missing = [int(r["num_updates"]) for r in valid
+               if not isinstance(r.get("uer"), float) or not isinstance(r.get("wer"), float)]
     if not valid or missing:
-        raise ValueError(f"{log}: no validation records with uer and wer (is it a CTC fine-tuning log "
-                         "with criterion.post_process set?)")
+        where = f" (updates {missing[:5]} lack them)" if valid else ""
+        raise ValueError(f"{log}: no validation records with uer and wer{where}. Fix: pass the hydra_train.log "
+                         "of a CTC fine-tuning run (criterion ctc with criterion.post_process=letter)")
     return {key: [r[name] for r in valid] for key, name in (("updates", "num_updates"), ("uer", "uer"), ("wer", "wer"))}
 
 
@@ -54,14 +62,23 @@ def plot(runs: list[tuple[Path, str]], out: Path) -> None:
     save_figure(fig, out)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="hydra_train.log[:label]")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
-    plot([parse_run(r) for r in a.runs], a.out)
+    runs = [parse_run(r) for r in a.runs]
+    try:
+        prepare_output_file(a.out, "--out")
+        for path, _ in runs:
+            validation_curves(path)  # every log is checked before drawing
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    plot(runs, a.out)
     print(f"wrote {a.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,6 +10,7 @@ takes at t/T = --progress (red bars; phones from ``{split}.phn`` written above w
 manifest has one), then the teacher's predicted loss and the student's real loss as
 ranks within the utterance (ehmam.evaluation.diagnostics explains how the real loss is measured).
 Last panel: predicted rank against real rank over every frame, with Spearman's rho.
+Bad input (a fine-tuned checkpoint, an unwritable ``--out``) ends with ``error: ...``, exit 1.
 """
 
 import argparse
@@ -30,6 +31,7 @@ from ehmam.data.alignments import PAUSE_PREFIX, read_alignments  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
 from ehmam.evaluation.diagnostics import hard_regions, rank_correlation  # noqa: E402
+from ehmam.outputs import prepare_output_file  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 from scripts.plot_masking import SELECTIVE_COLOUR, log_mel, mark_frames  # noqa: E402
 
@@ -53,7 +55,7 @@ def draw_phones(ax, segments, top: float) -> None:
 
 
 def diagnose(checkpoint: Path, manifest_path: Path, utterances: int, progress: float, repeats: int, seed: int):
-    model = load_ehmam_model(checkpoint)
+    model = load_ehmam_model(checkpoint, what="scripts/plot_hard_regions.py --checkpoint")
     manifest = read_manifest(manifest_path)
     phn = manifest_path.with_suffix(".phn")
     alignments = read_alignments(phn, expected=len(manifest.entries)) if phn.is_file() else None
@@ -120,7 +122,12 @@ def main(argv=None) -> float:
     args = parser.parse_args(argv)
     if not 0.0 <= args.progress <= 1.0:
         parser.error("--progress must be in [0, 1]")
-    results = diagnose(args.checkpoint, args.manifest, args.utterances, args.progress, args.repeats, args.seed)
+    try:
+        prepare_output_file(args.out, "--out")
+        results = diagnose(args.checkpoint, args.manifest, args.utterances, args.progress, args.repeats, args.seed)
+    except ValueError as err:  # CheckpointError, OutputError, the manifest and audio errors
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     rho = plot(results, args.out, f"hard regions of {args.checkpoint.name}", args.progress)
     print(f"wrote {args.out}; predicted vs real loss rank correlation over {len(results)} utterances: {rho:.3f}")
     return rho

@@ -7,6 +7,9 @@ Four panels against the update: the loss and its reconstruction term (train and 
 the ranking loss with the loss predictor's pairwise ranking accuracy, the selective share
 of the mask with the EMA decay, and the target / prediction spread the collapse guard
 watches. A resumed run appends to the same log; the last record of an update wins.
+
+A log without EH-MAM pretraining records (a CTC fine-tuning log: scripts/plot_finetuning.py
+plots those) is refused with exit status 1 instead of drawing empty panels.
 """
 
 import argparse
@@ -23,9 +26,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ehmam.outputs import prepare_output_file  # noqa: E402
 from scripts.figures import save_figure  # noqa: E402
 
 RECORD = re.compile(r"\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
+PRETRAINING_KEYS = ("reconstruction", "ranking", "selective_share")  # logged by ehmam's criterion only
+FINETUNING_KEYS = ("uer", "wer")  # logged by fairseq's ctc criterion at validation
 
 
 def _number(value):
@@ -37,7 +43,8 @@ def _number(value):
 
 def read_fairseq_log(path: Path) -> Dict[str, List[dict]]:
     """``{"train_inner": [...], "valid": [...]}``, each a list of records sorted by update,
-    values as floats and ``valid_`` prefixes removed. Raises if the log has no JSON records."""
+    values as floats and ``valid_`` prefixes removed. Raises if the log has no JSON records
+    (a short run may log validations only: ``common.log_interval`` is larger than its updates)."""
     by_update: Dict[str, Dict[int, dict]] = {"train_inner": {}, "valid": {}}
     for line in Path(path).read_text(errors="replace").splitlines():
         match = RECORD.search(line)
@@ -46,9 +53,35 @@ def read_fairseq_log(path: Path) -> Dict[str, List[dict]]:
         kind, record = match.group(1), json.loads(match.group(2))
         record = {key.removeprefix("valid_"): _number(value) for key, value in record.items()}
         by_update[kind][int(record["num_updates"])] = record
-    if not by_update["train_inner"]:
-        raise ValueError(f"{path}: no [train_inner] JSON records; train with common.log_format=json")
+    if not by_update["train_inner"] and not by_update["valid"]:
+        raise ValueError(f"{path}: no [train_inner] or [valid] JSON records. Fix: pass a fairseq-hydra-train "
+                         "log written with common.log_format=json")
     return {kind: [records[u] for u in sorted(records)] for kind, records in by_update.items()}
+
+
+def log_kind(log: Dict[str, List[dict]]) -> str:
+    """``"pretraining"`` (EH-MAM's losses), ``"finetuning"`` (validation UER/WER) or ``"unknown"``."""
+    records = log["train_inner"] + log["valid"]
+    if any(key in r for r in records for key in PRETRAINING_KEYS):
+        return "pretraining"
+    if any(key in r for r in log["valid"] for key in FINETUNING_KEYS):
+        return "finetuning"
+    return "unknown"
+
+
+def check_pretraining_log(log: Dict[str, List[dict]], path: Path) -> None:
+    """Refuse a log this script would draw as empty panels, naming the script that fits it."""
+    kind = log_kind(log)
+    if kind == "finetuning":
+        raise ValueError(f"{path}: a CTC fine-tuning log (validation records with uer/wer, no EH-MAM losses). "
+                         f"Fix: plot it with scripts/plot_finetuning.py {path} --out FIGURE.png")
+    if not log["train_inner"]:
+        raise ValueError(f"{path}: no [train_inner] records to draw (only validations: the run had fewer "
+                         "updates than common.log_interval?). Fix: train with a smaller common.log_interval")
+    if kind != "pretraining":
+        raise ValueError(f"{path}: no EH-MAM pretraining records (none of {', '.join(PRETRAINING_KEYS)} is "
+                         "logged). Fix: pass the hydra_train.log of an EH-MAM pretraining run "
+                         "(task ehmam_audio_pretraining, criterion ehmam)")
 
 
 def plot(log: Dict[str, List[dict]], out: Path, title: str) -> None:
@@ -104,11 +137,18 @@ def main(argv=None):
     parser.add_argument("log", type=Path, help="hydra_train.log of a run (in hydra.run.dir)")
     parser.add_argument("--out", type=Path, default=Path("outputs/learning_curves.png"))
     args = parser.parse_args(argv)
-    log = read_fairseq_log(args.log)
+    try:
+        prepare_output_file(args.out, "--out")
+        log = read_fairseq_log(args.log)
+        check_pretraining_log(log, args.log)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
     first, last = log["train_inner"][0], log["train_inner"][-1]
     print(f"updates {int(first['num_updates'])}..{int(last['num_updates'])}: "
           f"loss {first['loss']:.4f} -> {last['loss']:.4f}; wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ fairseq-hydra-train; this loop exists to test the model's maths end to end.
 import argparse
 import logging
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ehmam.checkpoints import plain_checkpoint  # noqa: E402
+from ehmam.outputs import OutputError, prepare_output_file  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
 from ehmam.losses import ranking_accuracy  # noqa: E402
@@ -67,9 +69,12 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 
 def save_checkpoint(path: Path, model: EhmamModel, steps: int) -> None:
-    """Config as a plain dict beside the weights: ``ehmam.checkpoints`` reads it back."""
+    """Config as a plain dict beside the weights: ``ehmam.checkpoints`` reads it back. Written
+    to a temporary file and renamed, so a kill mid-save never leaves a truncated checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(plain_checkpoint(model, steps), path)
+    partial = path.with_name(path.name + ".tmp")
+    torch.save(plain_checkpoint(model, steps), partial)
+    os.replace(partial, path)
 
 
 def train(
@@ -143,6 +148,11 @@ def main(argv=None):
     parser.add_argument("--save", type=Path, help="write the final model here")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
+    if args.save is not None:
+        try:
+            prepare_output_file(args.save, "--save")  # before the training it would hold
+        except OutputError as err:
+            parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     train(args.data, args.steps, args.batch_size, args.max_samples, args.lr, args.masking, args.seed,
           args.log_every, args.save, args.device)

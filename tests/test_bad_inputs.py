@@ -43,7 +43,7 @@ class Env:
 class Attempt:
     command: List[str]
     expect: str  # a regex the output must match: what, where, and the fix
-    watched: List[Path] = field(default_factory=list)  # more directories that must not change
+    no_new_files: bool = False  # the command must not leave partial outputs behind either
 
 
 @dataclass
@@ -106,25 +106,37 @@ def finetune(env: Env, *overrides: str, w2v_path=None) -> List[str]:
                                f"model.w2v_path={w2v_path or env.pretrained}", "optimization.max_update=2", *overrides)
 
 
-def pretraining_cases() -> List[Case]:
+def nan_samples(path: Path) -> Path:
+    """Write ``path`` as a float WAV with NaN samples: its header is fine, its samples are not."""
+    wav, rate = sf.read(str(path), dtype="float32")
+    wav[100:200] = np.nan
+    sf.write(str(path), wav, rate, subtype="FLOAT")
+    return path
+
+
+def shared_data_cases(stage: str, command: Callable[..., List[str]], split: str) -> List[Case]:
+    """Bad audio and manifests, which every training entry point must refuse alike."""
     def wrong_rate(env):
-        rewrite_rate(manifest_line(env.data, "train", 4), 44_100)
-        return Attempt(pretrain(env), r"train\.tsv:4: .*\.wav: sample rate is 44100 Hz, expected 16000 Hz\. Fix: resample")
+        rewrite_rate(manifest_line(env.data, split, 4), 44_100)
+        return Attempt(command(env), rf"{split}\.tsv:4: .*\.wav: sample rate is 44100 Hz, expected 16000 Hz\. Fix: resample")
 
     def byte_order_mark(env):
-        prepend_byte_order_mark(env.data / "valid.tsv")
-        return Attempt(pretrain(env), r"valid\.tsv:1: starts with a UTF-8 byte-order mark.*Fix: remove it")
+        prepend_byte_order_mark(env.data / f"{split}.tsv")
+        return Attempt(command(env), rf"{split}\.tsv:1: starts with a UTF-8 byte-order mark.*Fix: remove it")
 
     def all_too_short(env):
-        return Attempt(pretrain(env, "task.min_sample_size=10000000"),
+        return Attempt(command(env, "task.min_sample_size=10000000"),
                        r"train\.tsv: every utterance is shorter than min_sample_size=10000000 .*Fix: lower task\.min_sample_size")
 
+    return [Case(f"{stage}: 44.1 kHz audio", wrong_rate), Case(f"{stage}: byte-order mark in the manifest", byte_order_mark),
+            Case(f"{stage}: every utterance below min_sample_size", all_too_short)]
+
+
+def pretraining_cases() -> List[Case]:
     def no_clones(env):
         return Attempt(pretrain(env, "model.clone_batch=0"), r"clone_batch=0: .*model\.clone_batch")
 
-    return [Case("pretraining: 44.1 kHz audio", wrong_rate), Case("pretraining: byte-order mark in the manifest", byte_order_mark),
-            Case("pretraining: every utterance below min_sample_size", all_too_short),
-            Case("pretraining: model.clone_batch=0", no_clones)]
+    return shared_data_cases("pretraining", pretrain, "valid") + [Case("pretraining: model.clone_batch=0", no_clones)]
 
 
 def finetuning_cases() -> List[Case]:
@@ -135,14 +147,6 @@ def finetuning_cases() -> List[Case]:
     def extra_label_line(env):
         (env.data / "train.ltr").write_text((env.data / "train.ltr").read_text() + "A B |\n")
         return Attempt(finetune(env), r"train\.ltr:33: has 33 lines but .*train\.tsv has 32 utterances\. Fix:")
-
-    def wrong_rate(env):
-        rewrite_rate(manifest_line(env.data, "train", 5), 44_100)
-        return Attempt(finetune(env), r"train\.tsv:5: .*\.wav: sample rate is 44100 Hz")
-
-    def byte_order_mark(env):
-        prepend_byte_order_mark(env.data / "train.tsv")
-        return Attempt(finetune(env), r"train\.tsv:1: starts with a UTF-8 byte-order mark")
 
     def missing_w2v_path(env):
         return Attempt(finetune(env, w2v_path=env.scratch / "nowhere.pt"),
@@ -156,21 +160,114 @@ def finetuning_cases() -> List[Case]:
 
     def fine_tuned_w2v_path(env):
         return Attempt(finetune(env, w2v_path=env.finetuned),
-                       rf"model\.w2v_path=.*checkpoint_last\.pt is a fine-tuned 'wav2vec_ctc' checkpoint.*Fix: .*{re.escape(str(env.pretrained))}")
+                       rf"model\.w2v_path=.*checkpoint_last\.pt is a CTC fine-tuned checkpoint \(wav2vec_ctc\); fine-tuning "
+                       rf"needs the pretraining checkpoint it was fine-tuned from: {re.escape(str(env.pretrained))}\. Fix: pass that file")
+
+    def nan_audio(env):
+        path = nan_samples(manifest_line(env.data, "train", 6))
+        # resumes the earlier run (12 updates) and trains more than an epoch (5 batches), unsaved
+        return Attempt(finetune(env, "optimization.max_update=20", "checkpoint.no_save=true"),
+                       rf"NonFiniteLossError: update \d+: the loss is nan\. Batch: train: .*{re.escape(str(path))}")
 
     def no_time_masks(env):
         return Attempt(finetune(env, "model.mask_prob=0"), r"model\.mask_prob=0 .*Fix: .*model\.apply_mask=false")
 
-    return [Case("fine-tuning: letters outside dict.ltr.txt", lowercase_letters),
-            Case("fine-tuning: an extra label line", extra_label_line), Case("fine-tuning: 44.1 kHz audio", wrong_rate),
-            Case("fine-tuning: byte-order mark in the manifest", byte_order_mark),
-            Case("fine-tuning: missing model.w2v_path", missing_w2v_path),
-            Case("fine-tuning: truncated model.w2v_path", truncated_w2v_path),
-            Case("fine-tuning: a fine-tuned checkpoint as model.w2v_path", fine_tuned_w2v_path),
-            Case("fine-tuning: model.mask_prob=0", no_time_masks)]
+    return shared_data_cases("fine-tuning", finetune, "train") + [
+        Case("fine-tuning: letters outside dict.ltr.txt", lowercase_letters),
+        Case("fine-tuning: an extra label line", extra_label_line),
+        Case("fine-tuning: missing model.w2v_path", missing_w2v_path),
+        Case("fine-tuning: truncated model.w2v_path", truncated_w2v_path),
+        Case("fine-tuning: a fine-tuned checkpoint as model.w2v_path", fine_tuned_w2v_path),
+        Case("fine-tuning: NaN samples in a float WAV", nan_audio), Case("fine-tuning: model.mask_prob=0", no_time_masks)]
 
 
-CASES = pretraining_cases() + finetuning_cases()
+def decode(env: Env, *options: str, out=None) -> List[str]:
+    """``python -m ehmam.asr.decode`` on the test split into ``out`` (default: the earlier
+    results' folder, which holds a previous decoding's hypotheses)."""
+    out = out or env.earlier
+    (env.earlier / "test.greedy.wrd").write_text("AN EARLIER RESULT\n")
+    return [PYTHON, "-m", "ehmam.asr.decode", str(env.finetuned), "--data", str(env.data), "--split", "test",
+            "--out", str(out), *options]
+
+
+def decoding_cases() -> List[Case]:
+    def no_beam(env):
+        return Attempt(decode(env, "--lexicon", str(env.scratch / "lexicon.txt"), "--beam", "0"),
+                       r"argument --beam: '0': must be at least 1")
+
+    def out_under_a_file(env):
+        return Attempt(decode(env, out=env.data / "test.tsv" / "decode"),
+                       r"--out .*test\.tsv/decode: .*test\.tsv is a file, so no folder can be created .*Fix: ")
+
+    def nan_audio(env):
+        path = nan_samples(manifest_line(env.data, "test", 3))
+        return Attempt(decode(env), rf"test\.tsv:3: {re.escape(str(path))}: contains 100 non-finite samples .*Fix: ")
+
+    def blank_references(env):
+        (env.data / "test.wrd").write_text("\n" * 4)
+        return Attempt(decode(env), r"test\.wrd: no reference words: all 4 lines are empty.*Fix: ")
+
+    def shorter_than_receptive_field(env):
+        path = manifest_line(env.data, "test", 4)
+        sf.write(str(path), np.zeros(300, dtype=np.float32), 16_000, subtype="PCM_16")
+        edit_line(env.data / "test.tsv", 4, lambda line: line.split("\t")[0] + "\t300")
+        return Attempt(decode(env), rf"shorter than the model's receptive field of 400 samples.*\n.*test\.tsv:4: "
+                                    rf"{re.escape(str(path))}: 300 samples\nFix: remove them from the manifest or pad them")
+
+    return [Case("decoding: --beam 0", no_beam), Case("decoding: --out under a file", out_under_a_file),
+            Case("decoding: NaN samples", nan_audio), Case("decoding: every reference blank", blank_references),
+            Case("decoding: a file shorter than the receptive field", shorter_than_receptive_field)]
+
+
+def build_lm(env: Env, text: Path, *options: str) -> List[str]:
+    """``python -m ehmam.asr.language_model build`` into the earlier results' folder."""
+    (env.earlier / "4-gram.bin").write_bytes(b"an earlier LM")
+    return [PYTHON, "-m", "ehmam.asr.language_model", "build", "--text", str(text), "--words", str(env.data / "train.wrd"),
+            "--dict", str(env.data / "dict.ltr.txt"), "--out", str(env.earlier), *options]
+
+
+def tool_cases() -> List[Case]:
+    def lowercase_lm_text(env):
+        text = env.scratch / "lm.txt"
+        text.write_text("THE CAT SAT\nthe dog ran\n")
+        return Attempt(build_lm(env, text), rf"{re.escape(str(text))}: 1 line\(s\) use letters that the letter dictionary "
+                                            rf".*dict\.ltr\.txt does not have.*\n.*lm\.txt:2: .* in 'the dog ran'\nFix: normalise",
+                       no_new_files=True)
+
+    def lm_order(env):
+        return Attempt(build_lm(env, env.data / "lm_text.txt", "--order", "7"),
+                       r"--order 7: an n-gram order must be from 1 to 6 .*Fix: --order 4", no_new_files=True)
+
+    def probe_fine_tuned(env):
+        return Attempt([PYTHON, "-m", "ehmam.evaluation.probe", str(env.finetuned), str(env.data)],
+                       rf"{re.escape(str(env.finetuned))} is a CTC fine-tuned checkpoint \(wav2vec_ctc\); .* needs the "
+                       rf"pretraining checkpoint it was fine-tuned from: {re.escape(str(env.pretrained))}\. Fix: pass that file")
+
+    def hard_regions_fine_tuned(env):
+        return Attempt([PYTHON, str(REPO / "scripts/plot_hard_regions.py"), "--checkpoint", str(env.finetuned),
+                        "--manifest", str(env.data / "valid.tsv"), "--out", str(env.earlier / "hard.png")],
+                       rf"is a CTC fine-tuned checkpoint .* fine-tuned from: {re.escape(str(env.pretrained))}\. Fix: pass that file")
+
+    def plot_pretraining_of_fine_tuning(env):
+        return Attempt([PYTHON, str(REPO / "scripts/plot_pretraining.py"), str(env.finetune_log), "--out",
+                        str(env.earlier / "curves.png")],
+                       rf"{re.escape(str(env.finetune_log))}: a CTC fine-tuning log .*Fix: plot it with scripts/plot_finetuning\.py",
+                       no_new_files=True)
+
+    def plot_finetuning_of_pretraining(env):
+        log = env.pretrained.parent / "hydra" / "hydra_train.log"
+        return Attempt([PYTHON, str(REPO / "scripts/plot_finetuning.py"), str(log), "--out", str(env.earlier / "ft.png")],
+                       rf"{re.escape(str(log))}: an EH-MAM pretraining log.*Fix: plot it with scripts/plot_pretraining\.py",
+                       no_new_files=True)
+
+    return [Case("LM build: lower-case text", lowercase_lm_text), Case("LM build: --order 7", lm_order),
+            Case("probe: a fine-tuned checkpoint", probe_fine_tuned),
+            Case("plot_hard_regions: a fine-tuned checkpoint", hard_regions_fine_tuned),
+            Case("plot_pretraining: a fine-tuning log", plot_pretraining_of_fine_tuning),
+            Case("plot_finetuning: a pretraining log", plot_finetuning_of_pretraining)]
+
+
+CASES = pretraining_cases() + finetuning_cases() + decoding_cases() + tool_cases()
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -206,13 +303,16 @@ def env(demo_corpus, pretrained, finetuned, tmp_path) -> Env:
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_bad_input_is_refused_with_a_message_that_names_it(case, env):
     attempt = case.prepare(env)
-    watched = [env.earlier, *attempt.watched]
-    before = [snapshot(d) for d in watched]
+    before = snapshot(env.earlier)
     run = subprocess.run(attempt.command, capture_output=True, text=True, timeout=300, cwd=env.scratch)
     output = run.stdout + run.stderr
     assert run.returncode != 0, f"{case.name}: exit 0\n{output[-3000:]}"
     assert re.search(attempt.expect, output), f"{case.name}: expected /{attempt.expect}/ in\n{output[-3000:]}"
-    assert [snapshot(d) for d in watched] == before, f"{case.name}: an earlier output changed"
+    after = snapshot(env.earlier)
+    changed = [name for name, digest in before.items() if after.get(name) != digest]
+    assert not changed, f"{case.name}: earlier outputs changed or removed: {changed}"
+    if attempt.no_new_files:
+        assert set(after) == set(before), f"{case.name}: left {sorted(set(after) - set(before))}"
 
 
 # -- faults that used to lose work -------------------------------------------------------------
@@ -282,3 +382,15 @@ def test_a_run_killed_while_copying_checkpoint_last_resumes_from_the_intact_chec
     assert re.findall(r'"num_updates": "(\d+)"', output)[:2] == ["7", "8"]  # continued, not restarted
     assert (save_dir / "checkpoint_last.pt.corrupt").read_bytes() == cut_bytes  # kept for inspection
     assert updates_of(save_dir / "checkpoint_last.pt") == 8
+
+
+def test_the_documented_validate_audio_override_needs_no_plus(env):
+    # a stereo file: refused when headers are read, let through (fairseq averages it) when not
+    path = manifest_line(env.data, "train", 2)
+    wav, rate = sf.read(str(path))
+    sf.write(str(path), np.stack([wav, wav], 1), rate, subtype="PCM_16")
+    run = subprocess.run(pretrain_into(env, env.scratch / "ckpt", "optimization.max_update=1", "task.validate_audio=false"),
+                         capture_output=True, text=True, timeout=300, cwd=env.scratch)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert re.search(r"validated .*train\.tsv: 32 utterances", output)  # lines and counts are still checked

@@ -57,6 +57,20 @@ def test_missing_and_foreign_files(tmp_path):
         load_student_encoder(tmp_path / "w2v.pt")
 
 
+def test_a_fine_tuned_checkpoint_names_the_pretraining_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint_best.pt"
+    torch.save({"model": {"w2v_encoder.proj.weight": torch.zeros(9, 4)},
+                "cfg": {"model": {"_name": "wav2vec_ctc", "w2v_path": "/runs/pre/checkpoint_last.pt"}}}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_ehmam_model(path, what="scripts/plot_masking.py")
+    assert str(err.value) == (
+        f"{path} is a CTC fine-tuned checkpoint (wav2vec_ctc); scripts/plot_masking.py needs the pretraining "
+        "checkpoint it was fine-tuned from: /runs/pre/checkpoint_last.pt. Fix: pass that file")
+    torch.save({"model": {}, "cfg": {"model": {"_name": "wav2vec_ctc"}}}, path)  # no w2v_path recorded
+    with pytest.raises(CheckpointError, match=r"fine-tuned from \(its model.w2v_path; this file does not record it\)"):
+        load_student_encoder(path)
+
+
 class Opaque:  # a class torch.load(weights_only=True) must refuse to rebuild
     pass
 

@@ -36,6 +36,18 @@ class BeamSearchConfig:
     unk_score: float = -math.inf  # words outside the lexicon are never emitted
     sil_score: float = 0.0
 
+    def __post_init__(self):
+        # flashlight accepts 0 or negative sizes and returns no hypothesis at all
+        if not isinstance(self.beam, int) or self.beam < 1:
+            raise ValueError(f"BeamSearchConfig.beam = {self.beam!r}: must be a whole number of at least 1. "
+                             "Fix: --beam 50 (fairseq's default) or smaller for speed")
+        if self.beam_size_token is not None and (not isinstance(self.beam_size_token, int) or self.beam_size_token < 1):
+            raise ValueError(f"BeamSearchConfig.beam_size_token = {self.beam_size_token!r}: must be at least 1, "
+                             "or None for every token. Fix: leave --beam-size-token out, or pass a positive number")
+        if not self.beam_threshold >= 0:
+            raise ValueError(f"BeamSearchConfig.beam_threshold = {self.beam_threshold!r}: must be >= 0 "
+                             "(how far below the best a hypothesis may fall). Fix: --beam-threshold 50")
+
 
 class LexiconBeamSearch:
     """Emissions (T x V log-probabilities) -> words, constrained to ``lexicon``, scored by

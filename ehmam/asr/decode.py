@@ -17,8 +17,15 @@ split, then every search over the same emissions, and writes into ``--out`` per 
 - ``{tune_split}.kenlm_search.tsv``: WER and CER at every point of the weight grid.
 
 References come from ``{split}.wrd`` (or ``{split}.ltr``); without either, only the
-hypotheses are written. Loading the model needs fairseq and our ``user_dir``; the searches
-and scoring are plain PyTorch (``ehmam.asr.beam_search``).
+hypotheses are written. A label file with no words at all is an error; empty lines among
+others are scored (their words count as insertions) and listed in a warning.
+
+Everything that can be checked before the acoustic pass is: ``--out`` is created and proven
+writable, the manifests and references are read, and every utterance must be at least the
+model's receptive field long. Audio with NaN or inf samples stops the pass, naming the file.
+
+Loading the model needs fairseq and our ``user_dir``; the searches and scoring are plain
+PyTorch (``ehmam.asr.beam_search``).
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from .beam_search import BeamSearchConfig, LexiconBeamSearch, WeightTrial, search_weights
@@ -39,9 +47,12 @@ from ..data.audio import SAMPLE_RATE, read_audio
 from ..data.labels import letters_to_words
 from ..data.manifest import read_manifest
 from .error_rates import ErrorCounts
-from ..models.frontends.waveform import normalize_waveform
+from ..models.frontends.waveform import normalize_waveform, receptive_field
+from ..outputs import prepare_output_dir
 
 logger = logging.getLogger(__name__)
+
+MAX_LISTED = 5  # utterances named in a warning or an error; the rest are counted
 
 REPO_USER_DIR = Path(__file__).resolve().parents[2] / "user_dir"
 
@@ -72,6 +83,21 @@ class CtcModel:
     normalize: bool  # the model expects zero-mean, unit-variance waveforms
     dictionary_source: str = "the letter dictionary"  # where it came from, for errors
     pretrained_from: Optional[str] = None  # the pretraining checkpoint it was fine-tuned from (w2v_path)
+
+    @property
+    def receptive_field(self) -> Optional[int]:
+        """The fewest samples that give the encoder one frame (400 for wav2vec 2.0's
+        convolutions); None for an encoder whose front end this code does not know."""
+        w2v_model = getattr(getattr(self.model, "w2v_encoder", None), "w2v_model", None)
+        frontend = getattr(getattr(w2v_model, "ehmam", None), "frontend", None)
+        if frontend is not None:  # ehmam's fairseq wrapper (user_dir/models/ehmam.py)
+            return int(frontend.receptive_field)
+        extractor = getattr(w2v_model, "feature_extractor", None)
+        convs = ([m for m in extractor.modules() if isinstance(m, torch.nn.Conv1d)]
+                 if isinstance(extractor, torch.nn.Module) else [])
+        if convs:  # fairseq's own wav2vec 2.0 feature extractor
+            return receptive_field([c.kernel_size[0] for c in convs], [c.stride[0] for c in convs])
+        return None
 
     @property
     def tokens(self) -> List[str]:
@@ -168,19 +194,88 @@ class Utterance:
     path: str
     samples: int
     reference: Optional[str]
+    manifest: Optional[Path] = None  # the manifest listing it, for errors
+    line: Optional[int] = None  # its line in the manifest (1-based; line 1 is the root)
+
+    @property
+    def where(self) -> str:
+        """``manifest:line: audio path``, how errors and warnings name the utterance."""
+        line = self.line if self.line is not None else self.index + 2
+        return f"{self.manifest or 'manifest'}:{line}: {self.path}"
+
+
+def listed(utterances: Sequence[Utterance], describe: Callable[[Utterance], str] = lambda u: u.where) -> str:
+    """The first :data:`MAX_LISTED` utterances, one per line, and how many more there are."""
+    lines = [describe(u) for u in utterances[:MAX_LISTED]]
+    if len(utterances) > MAX_LISTED:
+        lines.append(f"... and {len(utterances) - MAX_LISTED} more")
+    return "".join(f"\n  {line}" for line in lines)
+
+
+def reference_file(data: Path, split: str) -> Optional[Path]:
+    """``{split}.wrd``, else ``{split}.ltr``; None if neither exists."""
+    for ext in ("wrd", "ltr"):
+        path = data / f"{split}.{ext}"
+        if path.is_file():
+            return path
+    return None
 
 
 def read_references(data: Path, split: str, count: int) -> Optional[List[str]]:
     """Reference words from ``{split}.wrd``, else ``{split}.ltr``; None if neither exists."""
-    for ext, to_words in (("wrd", str.strip), ("ltr", letters_to_words)):
-        path = data / f"{split}.{ext}"
-        if path.is_file():
-            lines = path.read_text().splitlines()
-            if len(lines) != count:
-                raise DecodeError(f"{path}: {len(lines)} lines for {count} utterances in {data / split}.tsv. "
-                                  "Fix: regenerate the labels from the same manifest")
-            return [to_words(line) for line in lines]
-    return None
+    path = reference_file(data, split)
+    if path is None:
+        return None
+    to_words = str.strip if path.suffix == ".wrd" else letters_to_words
+    lines = path.read_text().splitlines()
+    if len(lines) != count:
+        raise DecodeError(f"{path}: {len(lines)} lines for {count} utterances in {data / split}.tsv. "
+                          "Fix: regenerate the labels from the same manifest")
+    return [to_words(line) for line in lines]
+
+
+def check_references(utterances: Sequence[Utterance], label_file: Path) -> None:
+    """No reference words at all: :class:`DecodeError` (there is nothing to score against).
+    Some empty references: a warning naming them; they are scored, every hypothesis word an
+    insertion (their own WER is infinite, or 0 with an empty hypothesis)."""
+    empty = [u for u in utterances if u.reference is not None and not u.reference.split()]
+    if not empty:
+        return
+    blank = "empty" if label_file.suffix == ".wrd" else "empty or only word boundaries '|'"
+    if len(empty) == len(utterances):
+        raise DecodeError(
+            f"{label_file}: no reference words: all {len(utterances)} lines are {blank}, so no error rate "
+            f"can be computed. Fix: write each utterance's transcript on its line (the labels of "
+            f"{utterances[0].manifest or 'the manifest'}), or move {label_file} away to transcribe without scoring")
+    logger.warning("%s: %d of %d references are %s; scored all the same (every hypothesis word is an "
+                   "insertion):%s", label_file, len(empty), len(utterances), blank, listed(empty))
+
+
+def check_lengths(utterances: Sequence[Utterance], min_samples: Optional[int]) -> None:
+    """Every utterance must give the encoder a frame: at least ``min_samples`` (the receptive
+    field). :class:`DecodeError` listing the manifest lines that do not."""
+    if not min_samples:
+        return
+    short = [u for u in utterances if u.samples < min_samples]
+    if short:
+        raise DecodeError(
+            f"{len(short)} utterance(s) shorter than the model's receptive field of {min_samples} samples "
+            f"({1000 * min_samples / SAMPLE_RATE:.0f} ms at {SAMPLE_RATE} Hz), too short for one frame:"
+            f"{listed(short, lambda u: f'{u.where}: {u.samples} samples')}\n"
+            f"Fix: remove them from the manifest or pad them to at least {min_samples} samples")
+
+
+def read_waveform(utterance: Utterance) -> torch.Tensor:
+    """The utterance's samples; :class:`DecodeError` naming ``manifest:line`` and the file if
+    any is NaN or infinite (the model would turn the whole utterance into nothing)."""
+    samples = read_audio(utterance.path)
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise DecodeError(
+            f"{utterance.where}: contains {bad} non-finite samples (NaN or inf) of {samples.shape[0]}; the "
+            "model's output for it would be meaningless. Fix: repair or re-export the audio (e.g. replace "
+            "them and write 16-bit PCM) or remove the line from the manifest")
+    return torch.from_numpy(samples)
 
 
 def batches(utterances: List[Utterance], max_samples: int) -> Iterator[List[Utterance]]:
@@ -213,25 +308,33 @@ FrameMasks = Callable[[List[Utterance], List[torch.Tensor]], List[torch.Tensor]]
 
 
 def read_utterances(data: Path, split: str) -> List[Utterance]:
+    """The manifest's utterances with their references (checked: :func:`check_references`)."""
     manifest = read_manifest(data / f"{split}.tsv")
     references = read_references(data, split, len(manifest.entries))
-    return [Utterance(i, str(manifest.audio_path(e)), e.num_samples, references[i] if references else None)
-            for i, e in enumerate(manifest.entries)]
+    utterances = [Utterance(i, str(manifest.audio_path(e)), e.num_samples, references[i] if references else None,
+                            manifest.path, e.line) for i, e in enumerate(manifest.entries)]
+    if references is not None:
+        check_references(utterances, reference_file(data, split))
+    return utterances
 
 
 def emit_manifest(ctc: CtcModel, data: Path, split: str, max_samples: int = 1_600_000, progress: bool = True,
-                  frame_masks: Optional[FrameMasks] = None) -> List[Emitted]:
-    """The model's emissions for every utterance of ``{data}/{split}.tsv``, in manifest
-    order: computed once, then decoded by any number of searches. ``frame_masks(batch,
-    waveforms)`` may return per utterance a boolean mask of encoder input frames to hide."""
+                  frame_masks: Optional[FrameMasks] = None,
+                  utterances: Optional[List[Utterance]] = None) -> List[Emitted]:
+    """The model's emissions for every utterance of ``{data}/{split}.tsv`` (or of the given
+    ``utterances``, read from it), in manifest order: computed once, then decoded by any
+    number of searches. ``frame_masks(batch, waveforms)`` may return per utterance a boolean
+    mask of encoder input frames to hide."""
     from tqdm import tqdm
 
-    utterances = read_utterances(data, split)
+    if utterances is None:
+        utterances = read_utterances(data, split)
+    check_lengths(utterances, ctc.receptive_field)
     emitted: List[Emitted] = []
     with tqdm(total=len(utterances), desc=f"acoustic model, {split}", unit="utt", disable=not progress,
               file=sys.stderr) as bar:
         for batch in batches(utterances, max_samples):
-            waveforms = [torch.from_numpy(read_audio(u.path)) for u in batch]
+            waveforms = [read_waveform(u) for u in batch]
             masks = None if frame_masks is None else frame_masks(batch, waveforms)
             emitted += [Emitted(u, e) for u, e in zip(batch, ctc.emissions(waveforms, masks))]
             bar.update(len(batch))
@@ -273,6 +376,17 @@ def write_results(decoded: List[Decoded], out: Path, split: str, method: str, su
 # -- command line ---------------------------------------------------------------------------------
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
 def parse_grid(text: str) -> List[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -286,8 +400,9 @@ def add_beam_search_arguments(parser: argparse.ArgumentParser):
     group.add_argument("--lexicon", type=Path, help="WORD<TAB>W O R D | lines (python -m ehmam.asr.language_model)")
     group.add_argument("--lm", type=Path, help="KenLM binary or ARPA; without it the lexicon alone constrains")
     defaults = BeamSearchConfig()
-    group.add_argument("--beam", type=int, default=defaults.beam)
-    group.add_argument("--beam-size-token", type=int, default=defaults.beam_size_token)
+    group.add_argument("--beam", type=positive_int, default=defaults.beam, help="hypotheses kept per frame (>= 1)")
+    group.add_argument("--beam-size-token", type=positive_int, default=defaults.beam_size_token,
+                       help="tokens considered per frame (>= 1; default: all)")
     group.add_argument("--beam-threshold", type=float, default=defaults.beam_threshold)
     group.add_argument("--lm-weight", type=float, default=defaults.lm_weight)
     group.add_argument("--word-score", type=float, default=defaults.word_score,
@@ -330,7 +445,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="folder with {split}.tsv, .wrd/.ltr and dict.ltr.txt")
     p.add_argument("--split", default="test")
     p.add_argument("--out", type=Path, default=None, help="write hypotheses and reports here")
-    p.add_argument("--max-samples", type=int, default=1_600_000, help="padded audio samples per batch")
+    p.add_argument("--max-samples", type=positive_int, default=1_600_000, help="padded audio samples per batch")
     p.add_argument("--user-dir", type=Path, default=None, help="ehmam's fairseq user dir (default: this repo's)")
     p.add_argument("--device", default="cpu")
     lm = add_beam_search_arguments(p)
@@ -347,12 +462,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     method = "kenlm" if a.lm else "lexicon"
     try:
+        # everything checkable is checked before minutes of acoustic model and search
+        if a.out is not None:
+            prepare_output_dir(a.out, "--out")
+        test_utterances = read_utterances(a.data, a.split)
+        dev_utterances = read_utterances(a.data, a.tune_split) if a.tune_split else []
+        if any(u.reference is None for u in dev_utterances):
+            raise DecodeError(f"{a.data / a.tune_split}: no .wrd/.ltr references to tune against. "
+                              "Fix: pass a --tune-split with transcripts (e.g. valid)")
         ctc = load_ctc_model(a.checkpoint, a.data, a.user_dir, a.device)
+        check_lengths(dev_utterances + test_utterances, ctc.receptive_field)
         search = beam_search_from_arguments(a, ctc)
         if a.tune_split:
-            dev = emit_manifest(ctc, a.data, a.tune_split, a.max_samples)
-            if any(e.utterance.reference is None for e in dev):
-                raise DecodeError(f"{a.data / a.tune_split}: no .wrd/.ltr references to tune against")
+            dev = emit_manifest(ctc, a.data, a.tune_split, a.max_samples, utterances=dev_utterances)
             print(f"searching LM weight in {a.lm_weights} x word score in {a.word_scores} on {a.tune_split} "
                   f"({len(dev)} utterances, beam {a.beam})")
 
@@ -370,7 +492,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 rows = ["lm_weight\tword_score\twer\tcer"] + [
                     f"{t.lm_weight}\t{t.word_score}\t{t.errors.wer:.2f}\t{t.errors.cer:.2f}" for t in trials]
                 (a.out / f"{a.tune_split}.{method}_search.tsv").write_text("\n".join(rows) + "\n")
-        emitted = emit_manifest(ctc, a.data, a.split, a.max_samples)
+        emitted = emit_manifest(ctc, a.data, a.split, a.max_samples, utterances=test_utterances)
         runs = [("greedy", ctc.greedy)] + ([(method, search)] if search is not None else [])
         for name, decode in runs:
             start = time.perf_counter()

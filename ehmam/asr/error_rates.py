@@ -1,10 +1,13 @@
 """Word and character error rates, summed over a corpus (edit distances from ``editdistance``).
 
 A corpus rate is total edits over total reference length, not the mean of per-utterance
-rates: long utterances weigh more, as in every ASR paper's WER.
+rates: long utterances weigh more, as in every ASR paper's WER. A rate over no reference
+words is undefined; it is reported as 0.0 (nothing said, nothing recognised) or ``inf``
+(words recognised out of nothing), never as a number that looks like a result.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import editdistance
@@ -32,10 +35,18 @@ class ErrorCounts:
 
     @property
     def wer(self) -> float:
-        """Word error rate in percent (can exceed 100 with insertions)."""
-        return 100.0 * self.word_edits / max(self.words, 1)
+        """Word error rate in percent (can exceed 100 with insertions). With no reference
+        words it is 0.0 when the hypothesis is empty too and ``math.inf`` otherwise: every
+        hypothesis word is an insertion against nothing (not ``100 * edits``)."""
+        return _rate(self.word_edits, self.words)
 
     @property
     def cer(self) -> float:
-        """Character error rate in percent."""
-        return 100.0 * self.char_edits / max(self.chars, 1)
+        """Character error rate in percent; an empty reference as for :attr:`wer`."""
+        return _rate(self.char_edits, self.chars)
+
+
+def _rate(edits: int, length: int) -> float:
+    if length == 0:
+        return 0.0 if edits == 0 else math.inf
+    return 100.0 * edits / length

@@ -11,6 +11,10 @@ lexicon spells each word in the letter dictionary with ``|`` closing the word, t
 flashlight's lexicon decoder (torchaudio's ``ctc_decoder``) and fairseq's recipes share::
 
     HELLO	H E L L O |
+
+``build`` checks its inputs before lmplz runs (the n-gram order; every letter of the text
+and of ``--words`` must be in ``--dict``, or the lexicon could not spell them) and writes
+into a staging folder inside ``--out``: on any failure no LM or lexicon is left behind.
 """
 from __future__ import annotations
 
@@ -24,9 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from ..outputs import OutputError, prepare_output_dir, prepare_output_file
+
 WORD_BOUNDARY = "|"
 KENLM_BINARY_MAGIC = b"mmap lm "  # what build_binary writes first
 SETUP_HINT = "Fix: bash scripts/setup.sh --with-kenlm (builds KenLM's lmplz and build_binary into .venv/bin)"
+# lmplz estimates any order, but build_binary, the kenlm module and flashlight's decoder are
+# compiled with KENLM_MAX_ORDER (6 by default) and refuse a longer model after the estimation
+KENLM_MAX_ORDER = 6
+MAX_LISTED_LINES = 5
 
 
 class LanguageModelError(ValueError):
@@ -74,6 +84,7 @@ def build_ngram(text: Path | str, out_dir: Path | str, order: int = 4, memory: s
     substitutes KenLM's default discounts instead of failing. ``prune`` passes count
     thresholds per order (``--prune``), as for LibriSpeech's pruned 3-grams."""
     text, out_dir = Path(text), Path(out_dir)
+    check_order(order)
     if not text.is_file():
         raise LanguageModelError(f"{text}: LM text file does not exist")
     sentences = sum(1 for line in text.open(encoding="utf-8") if line.strip())
@@ -101,6 +112,44 @@ def build_ngram(text: Path | str, out_dir: Path | str, order: int = 4, memory: s
         os.replace(partial_arpa, arpa)
         os.replace(partial_binary, binary)
     return BuiltLanguageModel(arpa, binary, order, sentences)
+
+
+def check_order(order: int) -> None:
+    """An n-gram order KenLM can estimate and load: 1 to :data:`KENLM_MAX_ORDER`."""
+    if not isinstance(order, int) or not 1 <= order <= KENLM_MAX_ORDER:
+        raise LanguageModelError(
+            f"--order {order}: an n-gram order must be from 1 to {KENLM_MAX_ORDER} (KenLM's build_binary, the "
+            f"kenlm module and the decoder are compiled for at most {KENLM_MAX_ORDER}). Fix: --order 4 "
+            "(LibriSpeech's 4-gram), or rebuild KenLM with -DKENLM_MAX_ORDER for longer n-grams")
+
+
+def check_text_letters(path: Path | str, letters: Iterable[str], dict_path: Path | str) -> None:
+    """Every letter of the text file ``path`` (words between spaces) is a symbol of the letter
+    dictionary ``dict_path``: the lexicon must spell each word in letters the acoustic model
+    emits. :class:`LanguageModelError` naming the lines, the letters and the fix otherwise."""
+    path, allowed = Path(path), set(letters)
+    if not path.is_file():
+        raise LanguageModelError(f"{path}: word source file does not exist")
+    bad_lines: List[tuple] = []
+    outside: set = set()
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            bad = {c for c in line if not c.isspace()} - allowed
+            if bad:
+                bad_lines.append((number, sorted(bad), line.strip()))
+                outside |= bad
+    if not bad_lines:
+        return
+    shown = "".join(f"\n  {path}:{number}: {bad} in {text[:60]!r}"
+                    for number, bad, text in bad_lines[:MAX_LISTED_LINES])
+    more = len(bad_lines) - MAX_LISTED_LINES
+    lower = {c for c in outside if c.upper() != c and c.upper() in allowed}
+    hint = " (lower-case letters whose upper case the dictionary has)" if lower else ""
+    raise LanguageModelError(
+        f"{path}: {len(bad_lines)} line(s) use letters that the letter dictionary {dict_path} does not have: "
+        f"{sorted(outside)}{hint}:{shown}{f'{chr(10)}  ... and {more} more' if more > 0 else ''}\n"
+        "Fix: normalise the text to the dictionary's letters as the transcripts were (e.g. upper-case it, "
+        "drop punctuation: ehmam.data.labels.normalize_transcript)")
 
 
 # -- reading a language model ----------------------------------------------------------------
@@ -240,7 +289,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate an n-gram LM (ARPA + binary) and write the lexicon")
     b.add_argument("--text", type=Path, required=True, help="LM training text, one sentence per line")
-    b.add_argument("--order", type=int, default=4)
+    b.add_argument("--order", type=int, default=4, help=f"n-gram order, 1 to {KENLM_MAX_ORDER}")
     b.add_argument("--memory", default="20%", help="lmplz -S: sort memory, e.g. 2G or 20%%")
     b.add_argument("--discount-fallback", action="store_true",
                    help="tiny corpora: use KenLM's default discounts where the counts cannot estimate them")
@@ -256,22 +305,49 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         letters = dictionary_letters(a.dict)
         if a.command == "build":
-            built = build_ngram(a.text, a.out, a.order, a.memory, a.discount_fallback)
-            lexicon = a.out / "lexicon.txt"
-            n = write_lexicon(text_words([a.text, *a.words]), lexicon, letters)
+            check_order(a.order)
+            for source in (a.text, *a.words):
+                check_text_letters(source, letters, a.dict)
+            built, lexicon, n = build_into(a.out, lambda staging: (
+                build_ngram(a.text, staging, a.order, a.memory, a.discount_fallback),
+                write_lexicon(text_words([a.text, *a.words]), staging / "lexicon.txt", letters)))
             print(f"{built.order}-gram from {built.sentences} sentences: {built.arpa}, {built.binary}; "
                   f"lexicon {lexicon} ({n} words)")
         else:
+            prepare_output_file(a.out, "--out")
             words = arpa_words(a.arpa) if a.arpa else []
             words = sorted(set(words) | set(text_words(a.words)))
             if not words:
                 raise LanguageModelError("no words: pass --arpa and/or --words")
             n = write_lexicon(words, a.out, letters)
             print(f"lexicon {a.out} ({n} words)")
-    except LanguageModelError as err:
+    except (LanguageModelError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def build_into(out: Path, build) -> tuple:
+    """Run ``build(staging)`` (it writes the LM and the lexicon into ``staging``), then move
+    its files into ``out``. ``out`` is checked writable first; on failure nothing is moved
+    and an ``out`` this call created is removed again. Returns (BuiltLanguageModel, lexicon
+    path, words in the lexicon)."""
+    created = not out.exists()
+    prepare_output_dir(out, "--out")
+    try:
+        with tempfile.TemporaryDirectory(prefix=".building-", dir=out) as tmp:
+            staging = Path(tmp)
+            built, n = build(staging)
+            moved = {}
+            for name in (built.arpa.name, built.binary.name, "lexicon.txt"):
+                os.replace(staging / name, out / name)
+                moved[name] = out / name
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    built = BuiltLanguageModel(moved[built.arpa.name], moved[built.binary.name], built.order, built.sentences)
+    return built, moved["lexicon.txt"], n
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ gap between the two columns is what pretraining taught.
     python -m ehmam.evaluation.probe checkpoints/demo/checkpoint_last.pt data/demo
 
 Prints one table (frame accuracy per layer, pretrained against randomly initialised, with
-the majority-class rate as chance); ``--json`` saves it.
+the majority-class rate as chance); ``--json`` saves it. Bad input (a fine-tuned checkpoint,
+an unwritable ``--json``, missing alignments) ends with ``error: ...`` and exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from ..data.alignments import frame_labels, read_alignments
 from ..data.audio import SAMPLE_RATE, read_audio
 from ..data.manifest import read_manifest
 from ..features import extract_features
+from ..outputs import prepare_output_file
 
 UNSEEN = -1  # a held-out frame whose phone never occurs in training: always counted wrong
 
@@ -166,16 +169,22 @@ def main(argv: Optional[Sequence[str]] = None) -> ProbeResult:
     args = p.parse_args(argv)
 
     start = time.time()
-    encoder = load_student_encoder(args.checkpoint)
+    try:
+        if args.json:
+            prepare_output_file(args.json, "--json")
+        encoder = load_student_encoder(args.checkpoint, what="the linear probe")
+        train = load_split(args.data, args.train_split, args.max_utterances)
+        held_out = ([], [])
+        for split in args.eval_splits.split(","):
+            waveforms, alignments = load_split(args.data, split, args.max_utterances)
+            held_out[0].extend(waveforms)
+            held_out[1].extend(alignments)
+    except ValueError as err:  # CheckpointError, OutputError, the manifest, audio and alignment errors
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     encoders = {"pretrained": encoder}
     if not args.no_random_baseline:
         encoders["random init"] = random_like(encoder, args.seed)
-    train = load_split(args.data, args.train_split, args.max_utterances)
-    held_out = ([], [])
-    for split in args.eval_splits.split(","):
-        waveforms, alignments = load_split(args.data, split, args.max_utterances)
-        held_out[0].extend(waveforms)
-        held_out[1].extend(alignments)
     result = probe_encoders(encoders, train, held_out, args.steps, args.seed)
     print(f"probe of {args.checkpoint} on {args.data} ({time.time() - start:.0f} s)")
     print(result.table())

@@ -137,3 +137,74 @@ def test_bad_lexicons_are_named_with_their_line(tmp_path):
     path.write_text("\n")
     with pytest.raises(lm.LanguageModelError, match="lexicon.txt: lexicon is empty"):
         lm.read_lexicon(path)
+
+
+# -- build checks its inputs before lmplz and leaves nothing behind on failure -------------------
+
+
+def never_run_kenlm(monkeypatch):
+    monkeypatch.setattr(lm, "kenlm_tool", lambda name: pytest.fail(f"{name} ran"))
+
+
+def test_text_letters_outside_the_dictionary_are_named_before_lmplz(tmp_path, capsys, monkeypatch):
+    never_run_kenlm(monkeypatch)
+    (tmp_path / "lm.txt").write_text("THE CAT SAT\nthe dog ran\nA CAT, RAN\n")
+    (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} 1\n" for c in "|THECATSDOGRN"))
+    out = tmp_path / "lm"
+    assert lm.main(["build", "--text", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (f"error: {tmp_path / 'lm.txt'}: 2 line(s) use letters that the letter dictionary "
+            f"{tmp_path / 'dict.ltr.txt'} does not have: [',', 'a', 'd', 'e', 'g', 'h', 'n', 'o', 'r', 't']") in err
+    assert f"{tmp_path / 'lm.txt'}:2: ['a', 'd', 'e', 'g', 'h', 'n', 'o', 'r', 't'] in 'the dog ran'" in err
+    assert f"{tmp_path / 'lm.txt'}:3: [','] in 'A CAT, RAN'" in err
+    assert "Fix: normalise the text to the dictionary's letters" in err and "upper-case" in err
+    assert not out.exists()
+
+
+def test_word_sources_are_checked_too(tmp_path):
+    (tmp_path / "train.wrd").write_text("THE EMU\nZEBU\n")
+    with pytest.raises(lm.LanguageModelError, match=r"train.wrd:2: \['B', 'Z'\] in 'ZEBU'"):
+        lm.check_text_letters(tmp_path / "train.wrd", list("|THEMU"), tmp_path / "dict.ltr.txt")
+    lm.check_text_letters(tmp_path / "train.wrd", list("|THEMUZB"), tmp_path / "dict.ltr.txt")
+
+
+@pytest.mark.parametrize("order", [0, -1, lm.KENLM_MAX_ORDER + 1])
+def test_orders_kenlm_cannot_load_are_refused_before_lmplz(order, tmp_path, capsys, monkeypatch):
+    never_run_kenlm(monkeypatch)
+    (tmp_path / "lm.txt").write_text("THE CAT\n")
+    (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} 1\n" for c in "|THECA"))
+    assert lm.main(["build", "--text", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(tmp_path / "lm"), "--order", str(order)]) == 1
+    assert (f"error: --order {order}: an n-gram order must be from 1 to {lm.KENLM_MAX_ORDER}"
+            in capsys.readouterr().err)
+    with pytest.raises(lm.LanguageModelError, match=f"--order {order}: "):
+        lm.build_ngram(tmp_path / "lm.txt", tmp_path / "lm", order=order)
+    assert not (tmp_path / "lm").exists()
+
+
+def test_a_failed_build_leaves_no_files(tmp_path, capsys):
+    (tmp_path / "lm.txt").write_text("THE CAT SAT\n")  # too small for Kneser-Ney without the fallback
+    (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} 1\n" for c in "|THECAS"))
+    out = tmp_path / "lm"
+    assert lm.main(["build", "--text", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(out)]) == 1
+    assert "BadDiscountException" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # an existing folder stays, without partial files
+    assert lm.main(["build", "--text", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(out)]) == 1
+    assert list(out.iterdir()) == []
+
+
+def test_unwritable_outputs_are_refused_before_lmplz(tmp_path, capsys, monkeypatch):
+    never_run_kenlm(monkeypatch)
+    (tmp_path / "lm.txt").write_text("THE CAT\n")
+    (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} 1\n" for c in "|THECA"))
+    out = tmp_path / "lm.txt" / "lm"
+    assert lm.main(["build", "--text", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(out)]) == 1
+    assert f"error: --out {out}: {tmp_path / 'lm.txt'} is a file" in capsys.readouterr().err
+    assert lm.main(["lexicon", "--words", str(tmp_path / "lm.txt"), "--dict", str(tmp_path / "dict.ltr.txt"),
+                    "--out", str(out / "lexicon.txt")]) == 1
+    assert f"error: --out {out / 'lexicon.txt'}: {tmp_path / 'lm.txt'} is a file" in capsys.readouterr().err

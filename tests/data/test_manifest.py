@@ -138,3 +138,36 @@ def test_read_audio_refuses_bad_files(corpus):
     break_stereo(corpus)
     with pytest.raises(AudioError, match=r"u1\.wav: audio has 2 channels"):
         read_audio(corpus / "u1.wav")
+
+
+@pytest.mark.parametrize("name", ["train.tsv", "train.wrd"])
+def test_a_byte_order_mark_is_refused(corpus, name):
+    path = corpus / name
+    path.write_text("\ufeff" + path.read_text(), encoding="utf-8")
+    with pytest.raises(ManifestError, match=rf"{name}:1: starts with a UTF-8 byte-order mark.*Fix: remove it"):
+        validate_manifest(corpus / "train.tsv", label_paths=[corpus / "train.wrd"])
+
+
+def test_labels_are_checked_against_the_dictionary_line_by_line(corpus):
+    (corpus / "train.ltr").write_text("A B |\nc a B |\nA 1 |\n")
+    with pytest.raises(ManifestError) as err:
+        validate_manifest(corpus / "train.tsv", label_paths=[corpus / "train.ltr"], label_symbols=["A", "B", "C", "|"])
+    assert len(err.value.problems) == 2
+    assert err.value.problems[0].startswith(f"{corpus / 'train.ltr'}:2: symbols a c are not in the dictionary. Fix:")
+    assert err.value.problems[1].startswith(f"{corpus / 'train.ltr'}:3: symbols 1 are not")
+    # without a dictionary the same labels pass (the pretraining task does not read them)
+    validate_manifest(corpus / "train.tsv", label_paths=[corpus / "train.ltr"])
+
+
+def test_empty_label_lines_warn_with_their_lines(corpus, caplog):
+    (corpus / "train.ltr").write_text("A |\n\n  \n")
+    validate_manifest(corpus / "train.tsv", label_paths=[corpus / "train.ltr"], label_symbols=["A", "|"])
+    assert "2 empty label line(s)" in caplog.text
+    assert f"{corpus / 'train.ltr'}:2, {corpus / 'train.ltr'}:3" in caplog.text
+
+
+def test_nothing_left_to_train_on_is_an_error_naming_the_longest(corpus):
+    with pytest.raises(ManifestError, match=r"every utterance is shorter than min_sample_size=16001 samples "
+                                            r"\(the longest has 16000\).*Fix: lower task\.min_sample_size below 16000"):
+        validate_manifest(corpus / "train.tsv", min_sample_size=16001)
+    assert validate_manifest(corpus / "train.tsv", min_sample_size=16000).num_too_short == 2

@@ -170,3 +170,9 @@ def test_encode_with_a_frame_mask_feeds_the_mask_embedding_in_place_of_those_fra
     torch.testing.assert_close(masked[~frame_mask], plain[~frame_mask])
     with pytest.raises(ValueError, match="frame_mask of shape"):
         model.encode(source, frame_mask=frame_mask[:, 1:])
+
+
+@pytest.mark.parametrize("clones", [0, -1])
+def test_a_batch_without_student_copies_is_refused_naming_the_key(clones):
+    with pytest.raises(ValueError, match=rf"clone_batch={clones}: .*model\.clone_batch"):
+        EhmamModel(tiny_config(clone_batch=clones))

@@ -38,3 +38,34 @@ def test_a_log_without_json_records_is_an_error(tmp_path):
     log.write_text("epoch 001:     10 / 60 loss=9.1, num_updates=10\n")
     with pytest.raises(ValueError, match="log_format=json"):
         read_fairseq_log(log)
+
+
+def finetuning_log(path):
+    lines = [line("train_inner", loss=120.0, num_updates=u) for u in (1, 2)]
+    lines.append(line("valid", valid_loss=100.0, valid_uer=80.1, valid_wer=99.0, valid_num_updates=2))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_fine_tuning_log_is_refused_naming_the_script_for_it(tmp_path, capsys):
+    log = finetuning_log(tmp_path / "hydra_train.log")
+    out = tmp_path / "curves.png"
+    assert main([str(log), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {log}: a CTC fine-tuning log" in err and f"Fix: plot it with scripts/plot_finetuning.py {log}" in err
+    assert not out.exists()
+
+
+def test_a_log_without_pretraining_records_is_refused(tmp_path, capsys):
+    log = tmp_path / "hydra_train.log"
+    log.write_text(line("train_inner", loss=3.0, num_updates=1) + "\n")
+    assert main([str(log), "--out", str(tmp_path / "curves.png")]) == 1
+    assert f"error: {log}: no EH-MAM pretraining records" in capsys.readouterr().err
+
+
+def test_out_under_a_file_is_refused(tmp_path, capsys):
+    log = tmp_path / "hydra_train.log"
+    log.write_text(line("train_inner", **record(1, 9.0)) + "\n")
+    out = log / "curves.png"
+    assert main([str(log), "--out", str(out)]) == 1
+    assert f"error: --out {out}: {log} is a file" in capsys.readouterr().err

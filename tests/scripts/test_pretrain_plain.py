@@ -3,7 +3,9 @@ nothing turns NaN, the schedule runs, and the loss predictor learns to rank."""
 
 import math
 
-from scripts.pretrain_plain import train
+import pytest
+
+from scripts.pretrain_plain import main, train
 
 
 def mean(values):
@@ -27,3 +29,12 @@ def test_tiny_model_learns_on_the_demo_corpus(demo_corpus):
     print(f"pairwise ranking accuracy, steps 101-300: {accuracy:.3f}")
     assert accuracy > 0.55
     assert mean(h.ranking for h in history[100:]) < math.log(2)
+
+
+def test_an_unwritable_save_path_is_refused_before_training(demo_corpus, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        main(["--data", str(demo_corpus), "--steps", "100000", "--save", str(blocker / "model.pt")])
+    assert stop.value.code == 2
+    assert f"--save {blocker / 'model.pt'}" in capsys.readouterr().err

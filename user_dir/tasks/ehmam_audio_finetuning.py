@@ -9,17 +9,13 @@ audio headers as pretraining does, and checks every label against the label dict
 checks ``model.w2v_path`` and the masking settings.
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_finetuning import AudioFinetuningConfig, AudioFinetuningTask
 
-from ehmam.checkpoints import CheckpointError, read_checkpoint
+from ehmam.checkpoints import CheckpointError, read_checkpoint, refuse_fine_tuned
 
 from .training_run import TrainingRunConfig, TrainingRunTask
-
-# fairseq models whose checkpoints are fine-tuned ones: they hold a w2v_path of their own
-FINE_TUNED_MODELS = ("wav2vec_ctc", "wav2vec_seq2seq")
 
 
 @dataclass
@@ -54,12 +50,8 @@ def check_finetuning_model(model_cfg) -> None:
     if w2v_path is None or getattr(model_cfg, "w2v_args", None) is not None:
         return  # the pretrained model comes with the config (a fine-tuned checkpoint read back)
     try:
-        state = read_checkpoint(w2v_path)
+        state = read_checkpoint(w2v_path, "model.w2v_path")
     except CheckpointError as err:
         raise CheckpointError(f"model.w2v_path: {err}. Fix: point model.w2v_path at the pretraining "
                               "run's checkpoint_last.pt (or checkpoint_best.pt)") from err
-    model = ((state.get("cfg") or {}).get("model") or {}) if isinstance(state.get("cfg"), dict) else {}
-    if model.get("_name") in FINE_TUNED_MODELS or "w2v_path" in model:
-        raise CheckpointError(
-            f"model.w2v_path={w2v_path} is a fine-tuned {model.get('_name')!r} checkpoint, not a pretraining "
-            f"one. Fix: point model.w2v_path at the checkpoint it was fine-tuned from: {model.get('w2v_path')}")
+    refuse_fine_tuned(state, f"model.w2v_path={w2v_path}", "fine-tuning")

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import torch
 import torch.distributed as dist
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
@@ -114,7 +115,12 @@ class TrainingRunTask:
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
         try:
-            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
+            loss, sample_size, logging_output = super().train_step(
+                sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
+            # fairseq's own check comes later, on the gradient norm, and names no file
+            if not ignore_grad and not torch.isfinite(loss).all():
+                raise FloatingPointError(f"the loss is {loss.item()}")
+            return loss, sample_size, logging_output
         except FloatingPointError as err:
             raise NonFiniteLossError(
                 f"update {update_num + 1}: {err}. Batch: {self.batch_files(sample, [self.cfg.train_subset])}. "

@@ -60,18 +60,19 @@ def _fairseq_dictionary_class():
     return Dictionary
 
 
-def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT) -> dict:
+def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False) -> dict:
     """``torch.load`` with ``weights_only=True`` on the CPU, with errors that say what to do.
 
     A fine-tuned fairseq checkpoint pickles its label dictionary (a fairseq ``Dictionary``),
     which ``weights_only`` refuses; that one class is allowed when fairseq is installed, so
     :func:`config_and_weights` can read the config and say which file to pass instead. ``what``
-    names the caller in that message."""
+    names the caller in that message. ``mmap=True`` maps the tensors instead of reading them,
+    for a caller that only looks at the config."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         if FAIRSEQ_DICTIONARY not in str(err):
             raise CheckpointError(
@@ -87,7 +88,7 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT) -> dict:
                 "fine-tuned from (the fine-tuning run's model.w2v_path). Fix: pass that file") from err
         try:
             with torch.serialization.safe_globals([dictionary]):
-                state = torch.load(path, map_location="cpu", weights_only=True)
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as again:
             raise CheckpointError(
                 f"{path}: holds objects that torch.load(weights_only=True) refuses ({again}). "

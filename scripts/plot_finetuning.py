@@ -48,10 +48,10 @@ def validation_curves(log: Path) -> dict:
     return {key: [r[name] for r in valid] for key, name in (("updates", "num_updates"), ("uer", "uer"), ("wer", "wer"))}
 
 
-def plot(runs: list[tuple[Path, str]], out: Path) -> None:
+def plot(runs: list[tuple[dict, str]], out: Path) -> None:
+    """``runs``: (:func:`validation_curves` of a log, its label) pairs."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-    for path, label in runs:
-        curves = validation_curves(path)
+    for curves, label in runs:
         for ax, metric in zip(axes, ("uer", "wer")):
             ax.plot(curves["updates"], curves[metric], marker="o", markersize=3, label=label)
     for ax, title in zip(axes, ("validation UER (%), greedy", "validation WER (%), greedy")):
@@ -67,11 +67,10 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="hydra_train.log[:label]")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
-    runs = [parse_run(r) for r in a.runs]
     try:
         prepare_output_file(a.out, "--out")
-        for path, _ in runs:
-            validation_curves(path)  # every log is checked before drawing
+        # every log is read and checked before anything is drawn
+        runs = [(validation_curves(path), label) for path, label in map(parse_run, a.runs)]
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

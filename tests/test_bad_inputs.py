@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.user_dir.fairseq_runs import FINETUNE_CONFIGS, PRETRAIN_CONFIGS, REPO, hydra_train_command
+from tests.user_dir.fairseq_runs import (FINETUNE_CONFIGS, PRETRAIN_CONFIGS, REPO, checkpoint_updates, copy_corpus,
+                                        hydra_train_command)
 
 PYTHON = sys.executable
 
@@ -94,10 +95,14 @@ def earlier_run(env: Env, *checkpoints: Path) -> None:
         shutil.copyfile(checkpoint, env.earlier / checkpoint.name)
 
 
+def pretrain_into(env: Env, save_dir: Path, *overrides: str) -> List[str]:
+    return hydra_train_command(PRETRAIN_CONFIGS, "tiny_cpu", env.data, save_dir, "common.log_interval=1",
+                               "checkpoint.save_interval_updates=3", *overrides)
+
+
 def pretrain(env: Env, *overrides: str) -> List[str]:
     earlier_run(env, env.pretrained)
-    return hydra_train_command(PRETRAIN_CONFIGS, "tiny_cpu", env.data, env.earlier, "optimization.max_update=2",
-                               *overrides)
+    return pretrain_into(env, env.earlier, "optimization.max_update=2", *overrides)
 
 
 def finetune(env: Env, *overrides: str, w2v_path=None) -> List[str]:
@@ -273,16 +278,6 @@ CASES = pretraining_cases() + finetuning_cases() + decoding_cases() + tool_cases
 # -- the sweep ---------------------------------------------------------------------------------
 
 
-def copy_corpus(src: Path, dst: Path) -> Path:
-    """A private copy of the corpus whose manifests point at the copied audio."""
-    shutil.copytree(src, dst)
-    for manifest in dst.glob("*.tsv"):
-        if not manifest.name.endswith(".meta.tsv"):
-            lines = manifest.read_text().splitlines()
-            manifest.write_text("\n".join([str(dst), *lines[1:]]) + "\n")
-    return dst
-
-
 IGNORED = ("hydra", ".ehmam.lock")  # the failed run's own log and its lock
 
 
@@ -318,12 +313,6 @@ def test_bad_input_is_refused_with_a_message_that_names_it(case, env):
 # -- faults that used to lose work -------------------------------------------------------------
 
 
-def updates_of(path: Path) -> int:
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=False)["optimizer_history"][-1]["num_updates"]
-
-
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -357,18 +346,13 @@ def test_a_second_run_into_a_live_runs_directory_is_refused_and_a_killed_run_lea
     assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ [1-9]\d* updates\)", output), output[-3000:]
 
 
-def pretrain_into(env: Env, save_dir: Path, *overrides: str) -> List[str]:
-    return hydra_train_command(PRETRAIN_CONFIGS, "tiny_cpu", env.data, save_dir, "common.log_interval=1",
-                               "checkpoint.save_interval_updates=3", *overrides)
-
-
 def test_a_run_killed_while_copying_checkpoint_last_resumes_from_the_intact_checkpoint(env):
     save_dir = env.scratch / "ckpt"
     first = subprocess.run(pretrain_into(env, save_dir, "optimization.max_update=6"),
                            capture_output=True, text=True, timeout=300, cwd=env.scratch)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     intact = save_dir / "checkpoint_1_6.pt"
-    assert updates_of(intact) == 6
+    assert checkpoint_updates(intact) == 6
     cut = truncate(save_dir / "checkpoint_last.pt")  # fairseq copies to _last with a plain copy
     cut_bytes = cut.read_bytes()
 
@@ -381,7 +365,7 @@ def test_a_run_killed_while_copying_checkpoint_last_resumes_from_the_intact_chec
     assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 6 updates\)", output), output[-3000:]
     assert re.findall(r'"num_updates": "(\d+)"', output)[:2] == ["7", "8"]  # continued, not restarted
     assert (save_dir / "checkpoint_last.pt.corrupt").read_bytes() == cut_bytes  # kept for inspection
-    assert updates_of(save_dir / "checkpoint_last.pt") == 8
+    assert checkpoint_updates(save_dir / "checkpoint_last.pt") == 8
 
 
 def test_the_documented_validate_audio_override_needs_no_plus(env):

@@ -46,6 +46,7 @@ from .beam_search import BeamSearchConfig, LexiconBeamSearch, WeightTrial, searc
 from ..data.audio import SAMPLE_RATE, read_audio
 from ..data.labels import letters_to_words
 from ..data.manifest import read_manifest
+from ..messages import listed as listed_lines
 from .error_rates import ErrorCounts
 from ..models.frontends.waveform import normalize_waveform, receptive_field
 from ..outputs import prepare_output_dir
@@ -206,10 +207,7 @@ class Utterance:
 
 def listed(utterances: Sequence[Utterance], describe: Callable[[Utterance], str] = lambda u: u.where) -> str:
     """The first :data:`MAX_LISTED` utterances, one per line, and how many more there are."""
-    lines = [describe(u) for u in utterances[:MAX_LISTED]]
-    if len(utterances) > MAX_LISTED:
-        lines.append(f"... and {len(utterances) - MAX_LISTED} more")
-    return "".join(f"\n  {line}" for line in lines)
+    return listed_lines([describe(u) for u in utterances], MAX_LISTED)
 
 
 def reference_file(data: Path, split: str) -> Optional[Path]:
@@ -221,15 +219,13 @@ def reference_file(data: Path, split: str) -> Optional[Path]:
     return None
 
 
-def read_references(data: Path, split: str, count: int) -> Optional[List[str]]:
-    """Reference words from ``{split}.wrd``, else ``{split}.ltr``; None if neither exists."""
-    path = reference_file(data, split)
-    if path is None:
-        return None
+def read_references(path: Path, manifest: Path, count: int) -> List[str]:
+    """Reference words from a ``.wrd`` or ``.ltr`` file (:func:`reference_file`) with one line
+    for each of the ``count`` utterances of ``manifest``."""
     to_words = str.strip if path.suffix == ".wrd" else letters_to_words
     lines = path.read_text().splitlines()
     if len(lines) != count:
-        raise DecodeError(f"{path}: {len(lines)} lines for {count} utterances in {data / split}.tsv. "
+        raise DecodeError(f"{path}: {len(lines)} lines for {count} utterances in {manifest}. "
                           "Fix: regenerate the labels from the same manifest")
     return [to_words(line) for line in lines]
 
@@ -310,11 +306,12 @@ FrameMasks = Callable[[List[Utterance], List[torch.Tensor]], List[torch.Tensor]]
 def read_utterances(data: Path, split: str) -> List[Utterance]:
     """The manifest's utterances with their references (checked: :func:`check_references`)."""
     manifest = read_manifest(data / f"{split}.tsv")
-    references = read_references(data, split, len(manifest.entries))
+    label_file = reference_file(data, split)
+    references = None if label_file is None else read_references(label_file, manifest.path, len(manifest.entries))
     utterances = [Utterance(i, str(manifest.audio_path(e)), e.num_samples, references[i] if references else None,
                             manifest.path, e.line) for i, e in enumerate(manifest.entries)]
-    if references is not None:
-        check_references(utterances, reference_file(data, split))
+    if label_file is not None:
+        check_references(utterances, label_file)
     return utterances
 
 

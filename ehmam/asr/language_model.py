@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from ..messages import listed
 from ..outputs import OutputError, prepare_output_dir, prepare_output_file
 
 WORD_BOUNDARY = "|"
@@ -140,14 +141,12 @@ def check_text_letters(path: Path | str, letters: Iterable[str], dict_path: Path
                 outside |= bad
     if not bad_lines:
         return
-    shown = "".join(f"\n  {path}:{number}: {bad} in {text[:60]!r}"
-                    for number, bad, text in bad_lines[:MAX_LISTED_LINES])
-    more = len(bad_lines) - MAX_LISTED_LINES
+    shown = listed([f"{path}:{number}: {bad} in {text[:60]!r}" for number, bad, text in bad_lines], MAX_LISTED_LINES)
     lower = {c for c in outside if c.upper() != c and c.upper() in allowed}
     hint = " (lower-case letters whose upper case the dictionary has)" if lower else ""
     raise LanguageModelError(
         f"{path}: {len(bad_lines)} line(s) use letters that the letter dictionary {dict_path} does not have: "
-        f"{sorted(outside)}{hint}:{shown}{f'{chr(10)}  ... and {more} more' if more > 0 else ''}\n"
+        f"{sorted(outside)}{hint}:{shown}\n"
         "Fix: normalise the text to the dictionary's letters as the transcripts were (e.g. upper-case it, "
         "drop punctuation: ehmam.data.labels.normalize_transcript)")
 

@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from ehmam.data.audio import SAMPLE_RATE, AudioError, AudioProblem, inspect_audio
+from ehmam.messages import listed
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,7 @@ class ManifestError(ValueError):
 
     def __init__(self, problems: Sequence[str]):
         self.problems = list(problems)
-        listed = self.problems[:MAX_LISTED_PROBLEMS]
-        more = len(self.problems) - len(listed)
-        text = "\n  ".join(listed) + (f"\n  ... and {more} more" if more > 0 else "")
-        super().__init__(f"{len(self.problems)} problem(s) in the data:\n  {text}")
+        super().__init__(f"{len(self.problems)} problem(s) in the data:{listed(self.problems, MAX_LISTED_PROBLEMS)}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Run fairseq-hydra-train with our user_dir, as a user would, for the integration tests."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 HYDRA_TRAIN = Path(sys.executable).parent / "fairseq-hydra-train"
@@ -43,3 +46,19 @@ def finetune(data: Path, save_dir: Path, w2v_path, *overrides: str, **kwargs) ->
     """The tiny CTC recipe (examples/ehmam/config/finetuning/tiny_cpu.yaml) from ``w2v_path``."""
     return hydra_train(FINETUNE_CONFIGS, "tiny_cpu", data, save_dir, f"model.w2v_path={w2v_path}",
                        "common.log_interval=1", *overrides, **kwargs)
+
+
+def copy_corpus(src: Path, dst: Path) -> Path:
+    """A private copy of a corpus, to break, whose manifests point at the copied audio."""
+    shutil.copytree(src, dst)
+    for manifest in dst.glob("*.tsv"):
+        if not manifest.name.endswith(".meta.tsv"):
+            lines = manifest.read_text().splitlines()
+            manifest.write_text("\n".join([str(dst), *lines[1:]]) + "\n")
+    return dst
+
+
+def checkpoint_updates(path: Path) -> int:
+    """The updates a fairseq checkpoint was saved after."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state["optimizer_history"][-1]["num_updates"]

@@ -3,9 +3,7 @@ import math
 import re
 from pathlib import Path
 
-import torch
-
-from tests.user_dir.fairseq_runs import REPO, hydra_train
+from tests.user_dir.fairseq_runs import REPO, checkpoint_updates, hydra_train
 
 
 def train(data: Path, save_dir: Path, max_update: int) -> str:
@@ -18,11 +16,6 @@ def logged_updates(log: str) -> list[tuple[int, float]]:
     """(num_updates, loss) of every train_inner line."""
     return [(int(m.group(2)), float(m.group(1)))
             for m in re.finditer(r"\[train_inner\].* loss=([-\d.e+naninf]+),.*num_updates=(\d+)", log)]
-
-
-def checkpoint_updates(path: Path) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state["optimizer_history"][-1]["num_updates"]
 
 
 def test_trains_checkpoints_and_resumes(demo_corpus, tmp_path):

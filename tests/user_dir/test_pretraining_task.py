@@ -1,6 +1,5 @@
 """The ehmam_audio_pretraining task validates a split before fairseq loads it."""
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 
 from ehmam.data.manifest import ManifestError, read_manifest
+from tests.user_dir.fairseq_runs import copy_corpus
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +35,6 @@ def test_loads_a_valid_split_and_logs_skipped_short_inputs(task_class, demo_corp
     assert n_short > 0 and len(task.datasets["train"]) == len(sizes) - n_short
     assert f"{len(sizes)} utterances" in caplog.text
     assert f"{n_short} shorter than min_sample_size" in caplog.text
-
-
-def copy_corpus(src, dst):
-    """A private copy of the corpus whose manifests point at the copied audio."""
-    shutil.copytree(src, dst)
-    for manifest in dst.glob("*.tsv"):
-        lines = manifest.read_text().splitlines()
-        if not manifest.name.endswith(".meta.tsv"):
-            manifest.write_text("\n".join([str(dst), *lines[1:]]) + "\n")
-    return dst
 
 
 def test_stereo_file_stops_the_load(task_class, demo_corpus, tmp_path):

@@ -30,11 +30,6 @@ class EhmamAudioFinetuningTask(TrainingRunTask, AudioFinetuningTask):
     def label_symbols(self):
         return self.target_dictionary.symbols if self.target_dictionary is not None else None
 
-    def load_dataset(self, split: str, task_cfg=None, **kwargs):
-        task_cfg = task_cfg or self.cfg
-        self.validate_split(split, task_cfg)
-        super().load_dataset(split, task_cfg, **kwargs)
-
     def build_model(self, model_cfg, from_checkpoint=False):
         if not from_checkpoint:
             check_finetuning_model(model_cfg)
@@ -50,7 +45,8 @@ def check_finetuning_model(model_cfg) -> None:
     if w2v_path is None or getattr(model_cfg, "w2v_args", None) is not None:
         return  # the pretrained model comes with the config (a fine-tuned checkpoint read back)
     try:
-        state = read_checkpoint(w2v_path, "model.w2v_path")
+        # fairseq reads the file again to build the model: map it here, only the config is read
+        state = read_checkpoint(w2v_path, "model.w2v_path", mmap=True)
     except CheckpointError as err:
         raise CheckpointError(f"model.w2v_path: {err}. Fix: point model.w2v_path at the pretraining "
                               "run's checkpoint_last.pt (or checkpoint_best.pt)") from err

@@ -41,7 +41,5 @@ class EhmamAudioPretrainingTask(TrainingRunTask, AudioPretrainingTask):
     cfg: EhmamAudioPretrainingConfig
 
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
-        task_cfg = task_cfg or self.cfg
-        self.validate_split(split, task_cfg)
-        super().load_dataset(split, task_cfg, **kwargs)
-        self.datasets[split] = SeededCrops(self.datasets[split], task_cfg.seed)
+        super().load_dataset(split, task_cfg, **kwargs)  # validated first (TrainingRunTask)
+        self.datasets[split] = SeededCrops(self.datasets[split], (task_cfg or self.cfg).seed)

@@ -1,6 +1,6 @@
 """What every ehmam training task does before fairseq starts: claim the checkpoint directory,
 repair a ``checkpoint_last.pt`` cut short by a kill, validate each split's manifest and labels
-when it loads, and name the files of a batch whose loss is not finite.
+before fairseq reads it, and name the files of a batch whose loss is not finite.
 
 The checks live in ``ehmam`` (``ehmam.run_directory``, ``ehmam.data.manifest``); this mixin
 only calls them at the right moments of fairseq's task life cycle. A training run is told
@@ -8,11 +8,11 @@ apart from a checkpoint being read back (decoding, fine-tuning's ``w2v_path``) b
 ``setup_task(..., from_checkpoint=True)``, which every reading path passes.
 """
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-import torch
 import torch.distributed as dist
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
@@ -87,9 +87,16 @@ class TrainingRunTask:
         """The symbols every label token must be one of; None: labels are not checked."""
         return None
 
+    # splits already checked by this task (set-up checks the training split before fairseq loads it)
+    _validated_splits: frozenset = frozenset()
+
+    def load_dataset(self, split: str, task_cfg=None, **kwargs):
+        task_cfg = task_cfg or self.cfg
+        self.validate_split(split, task_cfg)
+        super().load_dataset(split, task_cfg, **kwargs)
+
     def validate_split(self, split: str, task_cfg) -> None:
-        validated = self.__dict__.setdefault("_validated_splits", set())
-        if split in validated:
+        if split in self._validated_splits:
             return
         if getattr(task_cfg, "binarized_dataset", False):
             logger.warning("binarized dataset %s: manifest validation does not apply", split)
@@ -109,7 +116,7 @@ class TrainingRunTask:
                 label_symbols=self.label_symbols() if labels else None,
             )
             logger.info("validated %s", report.summary())
-        validated.add(split)
+        self._validated_splits = self._validated_splits | {split}
 
     # -- a non-finite loss stops training with the update and the files named ----------
 
@@ -117,9 +124,11 @@ class TrainingRunTask:
         try:
             loss, sample_size, logging_output = super().train_step(
                 sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
-            # fairseq's own check comes later, on the gradient norm, and names no file
-            if not ignore_grad and not torch.isfinite(loss).all():
-                raise FloatingPointError(f"the loss is {loss.item()}")
+            # fairseq's own check comes later, on the gradient norm, and names no file. The
+            # criterion has already read the loss into a float to log it: no second device sync.
+            logged = logging_output.get("loss", 0.0)
+            if not ignore_grad and not math.isfinite(logged):
+                raise FloatingPointError(f"the loss is {logged}")
             return loss, sample_size, logging_output
         except FloatingPointError as err:
             raise NonFiniteLossError(

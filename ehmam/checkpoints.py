@@ -12,6 +12,7 @@ from (its ``model.w2v_path``).
 """
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -51,21 +52,24 @@ def _fine_tuned_error(path: PathLike, what: str, w2v_path: Optional[str]) -> Che
         f"it was fine-tuned from{source}. Fix: pass that file")
 
 
-def _fairseq_dictionary_class():
-    """fairseq's Dictionary class, or None when fairseq is not installed."""
-    try:
-        from fairseq.data.dictionary import Dictionary
-    except ImportError:
-        return None
-    return Dictionary
+class PickledLabelDictionary:
+    """Stands in for fairseq's ``Dictionary`` when unpickling a fine-tuned checkpoint: its
+    fields land in ``__dict__`` as plain types, so reading a fine-tuned file needs neither
+    fairseq nor an unsafe unpickler."""
+
+
+# the name the pickle stores, so weights_only's allow-list maps it to the stand-in
+PickledLabelDictionary.__module__, _, PickledLabelDictionary.__qualname__ = FAIRSEQ_DICTIONARY.rpartition(".")
+PickledLabelDictionary.__name__ = PickledLabelDictionary.__qualname__
 
 
 def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False) -> dict:
     """``torch.load`` with ``weights_only=True`` on the CPU, with errors that say what to do.
 
     A fine-tuned fairseq checkpoint pickles its label dictionary (a fairseq ``Dictionary``),
-    which ``weights_only`` refuses; that one class is allowed when fairseq is installed, so
-    :func:`config_and_weights` can read the config and say which file to pass instead. ``what``
+    which ``weights_only`` refuses; that one class is read into a :class:`PickledLabelDictionary`
+    (no fairseq import), so the feature API can read the fine-tuned encoder and
+    :func:`config_and_weights` can say which pretraining file to pass instead. ``what``
     names the caller in that message. ``mmap=True`` maps the tensors instead of reading them,
     for a caller that only looks at the config."""
     path = Path(path)
@@ -80,14 +84,8 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False
                 f"ehmam writes tensors and plain types only; a file from elsewhere or an older "
                 f"version needs re-saving. Load it with weights_only=False only if you trust it"
             ) from err
-        dictionary = _fairseq_dictionary_class()
-        if dictionary is None:  # cannot read the config: say what the file most likely is
-            raise CheckpointError(
-                f"{path} holds a fairseq label dictionary, so it is a CTC fine-tuned checkpoint "
-                f"({FINE_TUNED_MODEL}), not a pretraining one; {what} needs the pretraining checkpoint it was "
-                "fine-tuned from (the fine-tuning run's model.w2v_path). Fix: pass that file") from err
         try:
-            with torch.serialization.safe_globals([dictionary]):
+            with torch.serialization.safe_globals([PickledLabelDictionary]):
                 state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as again:
             raise CheckpointError(
@@ -130,9 +128,55 @@ def config_and_weights(state: dict, source: str = "checkpoint",
     return cfg, weights
 
 
-def plain_checkpoint(model: EhmamModel, steps: int) -> dict:
-    """What the plain loop saves: config as a dict, weights, steps."""
-    return {"ehmam_config": config_to_dict(model.cfg), "model": model.state_dict(), "steps": steps}
+def plain_checkpoint(model: EhmamModel, steps: int, max_samples: Optional[int] = None) -> dict:
+    """What the plain loop saves: config as a dict, weights, steps and the crop length it
+    trained on (``max_samples``; the feature API chunks long audio to it)."""
+    return {"ehmam_config": config_to_dict(model.cfg), "model": model.state_dict(), "steps": steps,
+            "max_samples": max_samples}
+
+
+# Where a fine-tuned wav2vec_ctc checkpoint keeps the pretrained EhmamModel's weights.
+FINE_TUNED_PREFIX = "w2v_encoder.w2v_model." + FAIRSEQ_PREFIX
+
+
+@dataclass(frozen=True)
+class StudentWeights:
+    """What feature extraction needs from any EH-MAM checkpoint: the model config, the
+    student's front-end and encoder weights, the crop length training used (None when the
+    file does not record it) and which kind of checkpoint it was."""
+
+    cfg: EhmamConfig
+    weights: Dict[str, torch.Tensor]
+    training_samples: Optional[int]
+    kind: str  # "plain loop", "fairseq pretraining" or "CTC fine-tuned"
+
+
+def student_weights(state: dict, source: str = "checkpoint") -> StudentWeights:
+    """The student encoder of a plain-loop, fairseq pretraining or CTC fine-tuned checkpoint
+    (read by :func:`read_checkpoint`). A fine-tuned file gives its fine-tuned encoder, with
+    the model config of the pretraining run it started from (``w2v_args``)."""
+    run_cfg = state.get("cfg")
+    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
+    if isinstance(model_cfg, dict) and model_cfg.get("_name") == FINE_TUNED_MODEL:
+        w2v_args = model_cfg.get("w2v_args")
+        pretrain_model = w2v_args.get("model") if isinstance(w2v_args, dict) else None
+        if not isinstance(pretrain_model, dict) or pretrain_model.get("_name") != "ehmam":
+            name = pretrain_model.get("_name") if isinstance(pretrain_model, dict) else None
+            raise CheckpointError(f"{source}: a CTC fine-tuned checkpoint of a fairseq {name!r} model, "
+                                  "not of an 'ehmam' one")
+        cfg = config_from_dict(EhmamConfig, pretrain_model, ignore=FAIRSEQ_MODEL_KEYS)
+        weights = {k[len(FINE_TUNED_PREFIX):]: v for k, v in state["model"].items() if k.startswith(FINE_TUNED_PREFIX)}
+        task = w2v_args.get("task") or {}
+        return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"), "CTC fine-tuned")
+    cfg, weights = config_and_weights(state, source)
+    if "ehmam_config" in state:
+        return StudentWeights(cfg, _student_part(weights), state.get("max_samples"), "plain loop")
+    task = run_cfg.get("task") or {}
+    return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"), "fairseq pretraining")
+
+
+def _student_part(weights: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k: v for k, v in weights.items() if k.startswith(STUDENT_ENCODER_PARTS)}
 
 
 def load_ehmam_model(path: PathLike, what: str = DEFAULT_WHAT) -> EhmamModel:
@@ -140,7 +184,7 @@ def load_ehmam_model(path: PathLike, what: str = DEFAULT_WHAT) -> EhmamModel:
     names the caller in errors (e.g. ``"--pretrained"``)."""
     cfg, weights = config_and_weights(read_checkpoint(path, what), str(path), what)
     model = EhmamModel(cfg)
-    _load(model, weights, path)
+    load_weights(model, weights, path)
     return model.eval()
 
 
@@ -166,13 +210,12 @@ class StudentEncoder(nn.Module):
 def load_student_encoder(path: PathLike, what: str = DEFAULT_WHAT) -> StudentEncoder:
     """The student's front end and encoder from a checkpoint of either format, in eval mode."""
     cfg, weights = config_and_weights(read_checkpoint(path, what), str(path), what)
-    student = {k: v for k, v in weights.items() if k.startswith(STUDENT_ENCODER_PARTS)}
     encoder = StudentEncoder(cfg)
-    _load(encoder, student, path)
+    load_weights(encoder, _student_part(weights), path)
     return encoder.eval()
 
 
-def _load(module: nn.Module, weights: Dict[str, torch.Tensor], path: PathLike) -> None:
+def load_weights(module: nn.Module, weights: Dict[str, torch.Tensor], path: PathLike) -> None:
     try:
         missing, unexpected = module.load_state_dict(weights, strict=False)
     except RuntimeError as err:  # shape mismatches

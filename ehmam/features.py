@@ -1,18 +1,32 @@
-"""Feature extraction from a plain torch call: frame features and every layer's output.
+"""Features of frozen models: one API for every ehmam checkpoint, plain PyTorch (no fairseq).
 
-    from ehmam.features import extract_features
-    feats = extract_features(model, [wav_a, wav_b])   # 1-D float tensors at 16 kHz
-    feats.layers[-1]        # B x T x D, the last Transformer layer
-    feats.padding_mask      # B x T bool, True = padding (None when nothing is padded)
+    from ehmam.features import load_encoder
+    encoder = load_encoder("checkpoints/demo/checkpoint_last.pt")   # any ehmam checkpoint
+    encoder.sample_rate, encoder.hop, encoder.feature_dim            # 16000, 320 samples, D
+    frames = encoder.frame_features([wav_a, wav_b], sample_rate=16000)   # 1-D clips, any lengths
+    frames.features       # B x T x D (last layer; layer=k or layer="all" for L x B x T x D)
+    frames.padding_mask   # B x T bool, True = padding
+    frames.timestamps     # T frame centres, seconds
+    encoder.clip_features(wav, sample_rate=16000)   # B x D, the mean over each clip's frames
+
+Long audio is chunked to the length the model was trained on, so a 1 s clip and a 10 min
+recording go through the same call. :func:`extract_features` is the lower-level call on an
+:class:`~ehmam.models.ehmam.EhmamModel` (every layer, one forward pass, no chunking).
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
+from torch import nn
 
+from .checkpoints import (FINE_TUNED_MODEL, CheckpointError, StudentEncoder, load_weights, read_checkpoint,
+                          student_weights)
+from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
-from .models.frontends.waveform import normalize_waveform
+from .models.frontends.waveform import conv_output_length, normalize_waveform
 
 
 @dataclass
@@ -71,3 +85,265 @@ def extract_features(
     finally:
         model.train(was_training)
     return Features(frames=frames, layers=out.layers, hidden=out.hidden, padding_mask=out.padding_mask)
+
+
+# ---------------------------------------------------------------------------------------
+# The feature API: one encoder object per checkpoint, whatever the method.
+# ---------------------------------------------------------------------------------------
+
+DEFAULT_TRAINING_SECONDS = 15.625  # wav2vec 2.0 / data2vec's max_sample_size (250,000 samples)
+
+
+class EncoderInputError(ValueError):
+    """Audio the feature API cannot take (stereo, empty, wrong rate, NaN); says how to fix it."""
+
+
+@dataclass
+class FrameFeatures:
+    """``features``: B x T x D (one layer) or L x B x T x D (``layer="all"``, index 0 = the
+    front end's frames); ``padding_mask``: B x T bool, True = padding; ``timestamps``: T frame
+    centres in seconds from the start of the audio (the same for every row)."""
+
+    features: torch.Tensor
+    padding_mask: torch.Tensor
+    timestamps: torch.Tensor
+
+    def clip(self) -> torch.Tensor:
+        """The mean over each clip's own frames (padding excluded): B x D (or L x B x D)."""
+        keep = (~self.padding_mask).to(self.features.dtype)[..., None]  # B x T x 1
+        return (self.features * keep).sum(dim=-2) / keep.sum(dim=-2)
+
+
+Layer = Union[int, str]
+
+
+class AudioEncoder(nn.Module):
+    """What every ehmam model offers downstream: frame features with a padding mask, clip
+    features, and the facts a harness needs (``sample_rate``, ``hop`` and ``receptive_field``
+    in samples, ``feature_dim``, ``num_layers``, ``training_samples``).
+
+    A method plugs in by subclassing and implementing :meth:`num_frames` and
+    :meth:`encode_chunks`; chunking, batching, input checks and pooling live here, so callers
+    never change. Layer 0 is the front end's output, layers 1..``num_layers`` the blocks'.
+
+    Long audio is cut into chunks of ``training_samples`` (the crop length the model was
+    trained on). Consecutive chunks start ``chunk_step`` samples apart: a whole number of
+    frame hops, so the chunks' frames concatenate into the same regular frame grid a single
+    pass would give (they overlap by less than one frame hop's worth of context).
+    """
+
+    sample_rate: int
+    hop: int
+    receptive_field: int
+    feature_dim: int
+    num_layers: int
+    training_samples: int
+
+    def num_frames(self, samples: int) -> int:
+        """Frames out of ``samples`` samples (0 when shorter than the receptive field)."""
+        raise NotImplementedError
+
+    def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
+        """B x C equal-length chunks (no padding) -> every layer's B x T x D frames, layer 0 first."""
+        raise NotImplementedError
+
+    @property
+    def chunk_step(self) -> int:
+        return self.num_frames(self.training_samples) * self.hop
+
+    def chunk_starts(self, samples: int) -> List[int]:
+        """Where each chunk of a ``samples``-long clip starts; a tail too short for one frame is
+        covered by the previous chunk already (its frames are the grid's last ones)."""
+        starts, start = [0], self.chunk_step
+        while start < samples and self.num_frames(samples - start) > 0:
+            starts.append(start)
+            start += self.chunk_step
+        return starts
+
+    def timestamps(self, frames: int) -> torch.Tensor:
+        """Centres of the first ``frames`` frames of the grid, in seconds."""
+        return (torch.arange(frames, dtype=torch.float64) * self.hop + self.receptive_field / 2) / self.sample_rate
+
+    @torch.no_grad()
+    def frame_features(self, audio, sample_rate: int, layer: Layer = -1, batch_size: int = 16) -> FrameFeatures:
+        """Frame features of mono audio at ``sample_rate`` (checked against the model's).
+
+        audio: one 1-D waveform, a B x S batch of equal-length clips, or a list of 1-D
+            waveforms of any lengths (tensors or numpy arrays).
+        layer: an index into the layers (0 = front end, -1 = last) or ``"all"``.
+        batch_size: chunks per forward pass.
+        """
+        waveforms = self.check_audio(audio, sample_rate)
+        layers = self.layer_indices(layer)
+        plans = [self.chunk_starts(len(w)) for w in waveforms]
+        pieces = [(row, start) for row, starts in enumerate(plans) for start in starts]
+        outputs = self._run_chunks(waveforms, pieces, layers, batch_size)
+        per_clip = [[] for _ in waveforms]
+        for (row, _), out in zip(pieces, outputs):
+            per_clip[row].append(out)
+        clips = [torch.cat(chunks, dim=-2) for chunks in per_clip]  # (L x) T_b x D each
+        longest = max(c.shape[-2] for c in clips)
+        features = clips[0].new_zeros(len(layers), len(clips), longest, clips[0].shape[-1])
+        padding = torch.ones(len(clips), longest, dtype=torch.bool)
+        for row, c in enumerate(clips):
+            features[:, row, : c.shape[-2]] = c
+            padding[row, : c.shape[-2]] = False
+        if layer != "all":
+            features = features[0]
+        return FrameFeatures(features, padding.to(features.device), self.timestamps(longest))
+
+    def clip_features(self, audio, sample_rate: int, layer: Layer = -1, batch_size: int = 16) -> torch.Tensor:
+        """The mean of :meth:`frame_features` over each clip's frames: B x D (L x B x D for "all")."""
+        return self.frame_features(audio, sample_rate, layer, batch_size).clip()
+
+    def layer_indices(self, layer: Layer) -> List[int]:
+        if layer == "all":
+            return list(range(self.num_layers + 1))
+        if not isinstance(layer, int) or not -(self.num_layers + 1) <= layer <= self.num_layers:
+            raise ValueError(f"layer={layer!r}: expected 'all' or an index in "
+                             f"[-{self.num_layers + 1}, {self.num_layers}] (0 = front end)")
+        return [layer % (self.num_layers + 1)]
+
+    def _run_chunks(self, waveforms, pieces, layers, batch_size) -> List[torch.Tensor]:
+        """Every (row, start) chunk through :meth:`encode_chunks`, equal lengths batched together
+        so no padding ever enters the model; returns each chunk's L x T x D frames in order."""
+        device = next(self.parameters()).device
+        by_length: Dict[int, List[int]] = {}
+        for index, (row, start) in enumerate(pieces):
+            length = min(self.training_samples, len(waveforms[row]) - start)
+            by_length.setdefault(length, []).append(index)
+        outputs: List[Optional[torch.Tensor]] = [None] * len(pieces)
+        was_training = self.training
+        self.eval()
+        try:
+            for length, indices in by_length.items():
+                for first in range(0, len(indices), batch_size):
+                    group = indices[first: first + batch_size]
+                    batch = torch.stack([waveforms[pieces[i][0]][pieces[i][1]: pieces[i][1] + length] for i in group])
+                    every_layer = self.encode_chunks(batch.to(device))
+                    chosen = torch.stack([every_layer[l] for l in layers])  # L x B x T x D
+                    for position, i in enumerate(group):
+                        outputs[i] = chosen[:, position]
+        finally:
+            self.train(was_training)
+        return outputs
+
+    def check_audio(self, audio, sample_rate: int) -> List[torch.Tensor]:
+        """The clips as 1-D float32 tensors, or :class:`EncoderInputError` saying what is wrong."""
+        if sample_rate != self.sample_rate:
+            raise EncoderInputError(
+                f"audio at {sample_rate} Hz, but this model takes {self.sample_rate} Hz. Fix: resample "
+                f"first, e.g. torchaudio.functional.resample(audio, {sample_rate}, {self.sample_rate})")
+        if isinstance(audio, (torch.Tensor, np.ndarray)):
+            audio = torch.as_tensor(audio)
+            if audio.dim() == 3 and audio.shape[1] == 1:
+                audio = audio[:, 0]
+            if audio.dim() == 1:
+                audio = audio[None]
+            if audio.dim() != 2:
+                raise EncoderInputError(
+                    f"audio of shape {tuple(audio.shape)}: expected mono, as S samples, a B x S batch or "
+                    "a list of 1-D clips. Stereo or multi-channel? Fix: average the channels first")
+            clips = list(audio)
+        else:
+            clips = [torch.as_tensor(c) for c in audio]
+        if not clips:
+            raise EncoderInputError("no audio: an empty list or batch")
+        for index, clip in enumerate(clips):
+            if clip.dim() != 1:
+                raise EncoderInputError(
+                    f"clip {index} has shape {tuple(clip.shape)}: expected mono samples (1-D). "
+                    "Stereo or multi-channel? Fix: average the channels first, e.g. clip.mean(0)")
+            if len(clip) == 0:
+                raise EncoderInputError(f"clip {index} is empty (0 samples)")
+            if self.num_frames(len(clip)) == 0:
+                raise EncoderInputError(
+                    f"clip {index} has {len(clip)} samples, fewer than the model's receptive field of "
+                    f"{self.receptive_field} ({1000 * self.receptive_field / self.sample_rate:.0f} ms). "
+                    "Fix: pad it with zeros or drop it")
+            if not bool(torch.isfinite(clip).all()):
+                raise EncoderInputError(f"clip {index} holds NaN or infinite samples")
+        return [c.float() for c in clips]
+
+
+class EhmamEncoder(AudioEncoder):
+    """EH-MAM's student (front end and Transformer) behind the feature API. Every chunk is
+    normalised to zero mean and unit variance, as in pretraining."""
+
+    def __init__(self, student: StudentEncoder, training_samples: Optional[int] = None, source: str = ""):
+        super().__init__()
+        self.student = student.eval()
+        frontend = student.frontend
+        self.sample_rate = SAMPLE_RATE
+        self.hop = frontend.stride
+        self.receptive_field = frontend.receptive_field
+        self.feature_dim = student.cfg.encoder.embed_dim
+        self.num_layers = student.cfg.encoder.layers
+        self.training_samples = int(training_samples or round(DEFAULT_TRAINING_SECONDS * SAMPLE_RATE))
+        self.source = source
+        self.eval()
+
+    def num_frames(self, samples: int) -> int:
+        cfg = self.student.cfg.frontend
+        return int(conv_output_length(samples, cfg.conv_kernels, cfg.conv_strides))
+
+    def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
+        frames, out = self.student.encode(normalize_waveform(chunks))
+        # layer_norm_first models end with a layer norm: the last layer is the encoder's output
+        return [frames] + out.layers[:-1] + [out.hidden]
+
+
+# Readers of checkpoint kinds: (name, does this state hold one?, build the encoder). A method
+# registers its own with register_encoder; load_encoder asks each in turn.
+EncoderReader = Callable[[dict, str], AudioEncoder]
+_READERS: List[Tuple[str, Callable[[dict], bool], EncoderReader]] = []
+
+
+def register_encoder(name: str, recognises: Callable[[dict], bool], read: EncoderReader) -> None:
+    """Make :func:`load_encoder` read another kind of checkpoint (a spectrogram method's)."""
+    _READERS.append((name, recognises, read))
+
+
+def _is_ehmam(state: dict) -> bool:
+    if "ehmam_config" in state:
+        return True
+    run_cfg = state.get("cfg")
+    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
+    if not isinstance(model_cfg, dict):
+        return False
+    if model_cfg.get("_name") == FINE_TUNED_MODEL:
+        w2v_model = (model_cfg.get("w2v_args") or {}).get("model") or {}
+        return w2v_model.get("_name") == "ehmam"
+    return model_cfg.get("_name") == "ehmam"
+
+
+def _read_ehmam(state: dict, source: str) -> AudioEncoder:
+    found = student_weights(state, source)
+    student = StudentEncoder(found.cfg)
+    load_weights(student, found.weights, source)
+    return EhmamEncoder(student, found.training_samples, source)
+
+
+register_encoder("EH-MAM", _is_ehmam, _read_ehmam)
+
+
+def _model_name(state: dict) -> Optional[str]:
+    run_cfg = state.get("cfg")
+    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
+    return model_cfg.get("_name") if isinstance(model_cfg, dict) else None
+
+
+def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:
+    """The encoder of any ehmam checkpoint (fairseq pretraining, CTC fine-tuned, the plain
+    loop; the spectrogram methods as they register), in eval mode on ``device``.
+    :class:`~ehmam.checkpoints.CheckpointError` for a missing, unreadable or foreign file."""
+    state = read_checkpoint(checkpoint, "the feature API")
+    for _, recognises, read in _READERS:
+        if recognises(state):
+            return read(state, str(checkpoint)).to(device).eval()
+    name = _model_name(state)
+    held = f"a fairseq {name!r} model" if name else "no model config ehmam knows"
+    raise CheckpointError(
+        f"{checkpoint}: holds {held}, not one of ehmam's ({', '.join(n for n, _, _ in _READERS)}). "
+        "Fix: pass a checkpoint written by ehmam's training (fairseq-hydra-train with our user_dir, "
+        "or scripts/pretrain_plain.py)")

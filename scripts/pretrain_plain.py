@@ -68,12 +68,12 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def save_checkpoint(path: Path, model: EhmamModel, steps: int) -> None:
+def save_checkpoint(path: Path, model: EhmamModel, steps: int, max_samples: Optional[int] = None) -> None:
     """Config as a plain dict beside the weights: ``ehmam.checkpoints`` reads it back. Written
     to a temporary file and renamed, so a kill mid-save never leaves a truncated checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
-    torch.save(plain_checkpoint(model, steps), partial)
+    torch.save(plain_checkpoint(model, steps, max_samples), partial)
     os.replace(partial, path)
 
 
@@ -130,7 +130,7 @@ def train(
                 history[-1].selective_share, decay,
             )
     if save is not None:
-        save_checkpoint(save, model, steps)
+        save_checkpoint(save, model, steps, max_samples)
         log.info("saved %s", save)
     return history
 

@@ -27,3 +27,127 @@ def test_bad_inputs():
         extract_features(model, [torch.randn(2, 6_000)])
     with pytest.raises(ValueError, match="no waveforms"):
         extract_features(model, [])
+
+
+# ---- the feature API: load_encoder, AudioEncoder ----------------------------------------
+
+import numpy as np  # noqa: E402
+
+from ehmam.checkpoints import CheckpointError, StudentEncoder, plain_checkpoint  # noqa: E402
+from ehmam.features import EhmamEncoder, EncoderInputError, load_encoder  # noqa: E402
+from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
+
+CHUNK = 8_000  # the tiny encoder's training crop: 0.5 s
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return EhmamEncoder(StudentEncoder(tiny_config()), training_samples=CHUNK)
+
+
+def reference_frames(encoder, wav, start, length):
+    """Independent of the API's batching: one chunk alone through the student, every layer."""
+    piece = wav[start: start + length][None]
+    frames, out = encoder.student.encode(normalize_waveform(piece))
+    return [frames[0]] + [x[0] for x in out.layers]
+
+
+def test_a_clip_gets_the_same_frames_alone_or_in_a_batch_of_longer_and_shorter_ones(encoder):
+    gen = torch.Generator().manual_seed(1)
+    clips = [torch.randn(n, generator=gen) for n in (6_000, 9_600, 3_000)]
+    batch = encoder.frame_features(clips, sample_rate=16_000, layer="all")
+    assert batch.features.shape == (5, 3, 29, 64)  # 5 layers (front end + 4), longest has 29 frames
+    for row, clip in enumerate(clips):
+        alone = encoder.frame_features(clip, sample_rate=16_000, layer="all")
+        frames = encoder.num_frames(len(clip))
+        assert alone.features.shape[2] == frames and not alone.padding_mask.any()
+        assert batch.padding_mask[row].tolist() == [False] * frames + [True] * (29 - frames)
+        assert torch.allclose(batch.features[:, row, :frames], alone.features[:, 0], atol=1e-5)
+        assert not batch.features[:, row, frames:].any(), "padding frames are zeros"
+
+
+def test_long_audio_gives_the_concatenation_of_its_chunks_frames(encoder):
+    gen = torch.Generator().manual_seed(2)
+    wav = torch.randn(37_123, generator=gen)
+    got = encoder.frame_features(wav, sample_rate=16_000, layer="all").features[:, 0]
+    starts = encoder.chunk_starts(len(wav))
+    assert starts == list(range(0, len(wav), encoder.chunk_step))[: len(starts)] and len(starts) == 5
+    expected = [reference_frames(encoder, wav, s, CHUNK) for s in starts]
+    expected = torch.stack([torch.cat([chunk[layer] for chunk in expected]) for layer in range(5)])
+    assert got.shape == expected.shape == (5, encoder.num_frames(len(wav)), 64)
+    assert torch.allclose(got, expected, atol=1e-5)
+    # the chunk grid is the single-pass grid: frame i starts at sample i * hop
+    assert encoder.chunk_step % encoder.hop == 0
+
+
+def test_one_call_for_a_1_s_clip_and_a_10_min_recording(encoder):
+    for seconds in (1, 600):
+        wav = torch.randn(seconds * 16_000)
+        frames = encoder.frame_features(wav, sample_rate=16_000, batch_size=64)
+        assert frames.features.shape == (1, (seconds * 16_000 - 400) // 320 + 1, 64)
+        assert torch.isfinite(frames.features).all()
+        stamps = frames.timestamps
+        assert torch.allclose(stamps.diff(), torch.full_like(stamps[1:], 0.02))
+        assert stamps[0] == 0.0125 and stamps[-1] <= seconds
+
+
+def test_clip_features_are_the_mean_over_each_clips_own_frames(encoder):
+    clips = [torch.randn(6_000), torch.randn(12_000)]
+    clip = encoder.clip_features(clips, sample_rate=16_000)
+    for row, wav in enumerate(clips):
+        frames = encoder.frame_features(wav, sample_rate=16_000).features[0]
+        assert torch.allclose(clip[row], frames.mean(0), atol=1e-5)
+    assert encoder.clip_features(np.zeros((2, 4_000), dtype=np.float32), 16_000, layer=2).shape == (2, 64)
+
+
+@pytest.mark.parametrize("audio, rate, message", [
+    (torch.randn(8_000), 44_100, r"audio at 44100 Hz, but this model takes 16000 Hz\. Fix: resample"),
+    (torch.randn(2, 2, 8_000), 16_000, r"shape \(2, 2, 8000\).*Stereo or multi-channel\? Fix: average"),
+    ([torch.randn(8_000), torch.randn(2, 8_000)], 16_000, r"clip 1 has shape \(2, 8000\).*Stereo"),
+    ([torch.randn(8_000), torch.zeros(0)], 16_000, r"clip 1 is empty \(0 samples\)"),
+    (torch.randn(399), 16_000, r"clip 0 has 399 samples, fewer than the model's receptive field of 400 \(25 ms\)"),
+    ([], 16_000, r"no audio"),
+    (torch.tensor([0.0, float("nan")] * 300), 16_000, r"clip 0 holds NaN"),
+])
+def test_bad_audio_is_refused_with_the_fix(encoder, audio, rate, message):
+    with pytest.raises(EncoderInputError, match=message):
+        encoder.frame_features(audio, sample_rate=rate)
+
+
+def test_bad_layer(encoder):
+    with pytest.raises(ValueError, match=r"layer=7: expected 'all' or an index in \[-5, 4\]"):
+        encoder.frame_features(torch.randn(4_000), 16_000, layer=7)
+
+
+def test_load_encoder_reads_the_plain_loop_and_refuses_missing_and_foreign_files(tmp_path):
+    torch.manual_seed(3)
+    model = EhmamModel(tiny_config())
+    path = tmp_path / "plain.pt"
+    torch.save(plain_checkpoint(model, steps=5, max_samples=12_000), path)
+    loaded = load_encoder(path)
+    assert (loaded.training_samples, loaded.feature_dim, loaded.num_layers, loaded.hop) == (12_000, 64, 4, 320)
+    wav = torch.randn(10_000)
+    expected = extract_features(model, wav)
+    assert torch.allclose(loaded.frame_features(wav, 16_000).features, expected.hidden, atol=1e-5)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_encoder(tmp_path / "missing.pt")
+    foreign = tmp_path / "w2v.pt"
+    torch.save({"model": {}, "cfg": {"model": {"_name": "wav2vec2"}}}, foreign)
+    with pytest.raises(CheckpointError, match=r"holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM\)"):
+        load_encoder(foreign)
+
+
+def test_load_encoder_reads_fairseq_pretraining_and_fine_tuned_checkpoints(pretrained, finetuned):
+    from ehmam.checkpoints import read_checkpoint
+
+    pre = load_encoder(pretrained)
+    fine_path = finetuned[0] / "checkpoint_last.pt"
+    fine = load_encoder(fine_path)
+    assert pre.training_samples == fine.training_samples == read_checkpoint(pretrained)["cfg"]["task"]["max_sample_size"]
+    state = read_checkpoint(fine_path)["model"]
+    name = "encoder.layers.0.fc1.weight"
+    assert torch.equal(fine.student.state_dict()[name], state[f"w2v_encoder.w2v_model.ehmam.{name}"])
+    wav = torch.randn(20_000)
+    assert not torch.allclose(pre.clip_features(wav, 16_000), fine.clip_features(wav, 16_000)), \
+        "fine-tuning changed the encoder"

@@ -138,6 +138,8 @@ class AudioEncoder(nn.Module):
     feature_dim: int
     num_layers: int
     training_samples: int
+    # the features linear evaluation uses unless told otherwise: an index or "all" (concatenated)
+    default_layer: Layer = -1
 
     def num_frames(self, samples: int) -> int:
         """Frames out of ``samples`` samples (0 when shorter than the receptive field)."""
@@ -145,6 +147,11 @@ class AudioEncoder(nn.Module):
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
         """B x C equal-length chunks (no padding) -> every layer's B x T x D frames, layer 0 first."""
+        raise NotImplementedError
+
+    def randomly_initialised(self, seed: int) -> "AudioEncoder":
+        """The same architecture and settings with fresh random weights: the untrained
+        reference every downstream score is compared with."""
         raise NotImplementedError
 
     @property
@@ -268,7 +275,10 @@ class AudioEncoder(nn.Module):
 
 class EhmamEncoder(AudioEncoder):
     """EH-MAM's student (front end and Transformer) behind the feature API. Every chunk is
-    normalised to zero mean and unit variance, as in pretraining."""
+    normalised to zero mean and unit variance, as in pretraining. Linear evaluation uses every
+    layer by default, concatenated, as EVAR does for wav2vec 2.0 and HuBERT."""
+
+    default_layer = "all"
 
     def __init__(self, student: StudentEncoder, training_samples: Optional[int] = None, source: str = ""):
         super().__init__()
@@ -286,6 +296,12 @@ class EhmamEncoder(AudioEncoder):
     def num_frames(self, samples: int) -> int:
         cfg = self.student.cfg.frontend
         return int(conv_output_length(samples, cfg.conv_kernels, cfg.conv_strides))
+
+    def randomly_initialised(self, seed: int) -> "EhmamEncoder":
+        with torch.random.fork_rng():  # leave the caller's random stream where it was
+            torch.manual_seed(seed)
+            student = StudentEncoder(self.student.cfg)
+        return EhmamEncoder(student, self.training_samples, f"{self.source} (random init, seed {seed})")
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
         frames, out = self.student.encode(normalize_waveform(chunks))

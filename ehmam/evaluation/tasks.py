@@ -349,7 +349,8 @@ def read_voxforge(root: Path | str) -> TaskData:
     """VoxForge language identification: EVAR's ``ROOT/voxforge.csv`` (file_name relative
     to ROOT, label, split) when present; otherwise every ``ROOT/{archive}/wav/*.wav``
     labelled with the ``Language:`` line of ``ROOT/{archive}/etc/README`` (upper-cased), split
-    70/15/15 by speaker (the archive name before its first ``-``)."""
+    70/15/15 by speaker (the archive name before its first ``-``), each language's speakers
+    apart so that every language is in every split."""
     root = _root(root, "voxforge")
     if (root / "voxforge.csv").is_file():
         return _read_voxforge_csv(root)
@@ -370,7 +371,17 @@ def read_voxforge(root: Path | str) -> TaskData:
     _raise_problems("VoxForge archive(s) without a language", problems,
                     "unpack each archive whole (it carries etc/README with its 'Language:' line), or "
                     "delete the archive's folder")
-    split_of = _speaker_splits((speaker for speaker, _, _ in found), (70, 15, 15))
+    # Split each language's speakers on their own, so every language is in every split
+    # (one pool of speakers leaves small languages out of valid or test).
+    languages: Dict[str, List[str]] = {}
+    for speaker, label, _ in found:
+        languages.setdefault(speaker, []).append(label)
+    by_language: Dict[str, List[str]] = {}
+    for speaker, labels in languages.items():  # a speaker of several languages goes with their most recorded
+        by_language.setdefault(max(sorted(set(labels)), key=labels.count), []).append(speaker)
+    split_of: Dict[str, str] = {}
+    for speakers in by_language.values():
+        split_of.update(_speaker_splits(speakers, (70, 15, 15)))
     clips = [Clip(wav, label, split_of[speaker], None) for speaker, label, wav in found]
     return _task("voxforge", root, clips, root)
 

@@ -222,7 +222,10 @@ def test_voxforge_labels_from_readme_and_splits_by_speaker(tmp_path):
     splits = speaker_splits(task, lambda c: c.path.parents[1].name.split("-")[0])
     assert all(len(s) == 1 for s in splits.values()), splits  # no speaker crosses splits
     counts = {name: sum(s == {name} for s in splits.values()) for name in ("train", "valid", "test")}
-    assert counts == {"train": 7, "valid": 2, "test": 1}  # 70 / 15 / 15 of 10, halves rounded up
+    # each language's 5 speakers apart: 70 / 15 / 15 of 5, halves rounded up, is 4 / 0 / 1
+    assert counts == {"train": 8, "valid": 0, "test": 2}
+    for language in ("DE", "EN"):
+        assert {c.split for c in task.clips if c.label == language} == {"train", "test"}
     # the same split on a second read, and from another folder holding the same archives
     again = read_task("voxforge", make_voxforge(tmp_path / "b"))
     assert summary(task.clips, tmp_path / "a") == summary(again.clips, tmp_path / "b")

@@ -1,0 +1,1 @@
+"""Ways into ehmam's models from other harnesses: HEAR's API (``ehmam.integrations.hear``)."""

@@ -26,6 +26,8 @@ from .checkpoints import (FINE_TUNED_MODEL, CheckpointError, StudentEncoder, loa
                           student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
+from .models.encoders.vit import ViTEncoder
+from .models.frontends.log_mel import LogMelFrontend
 from .models.frontends.waveform import conv_output_length, normalize_waveform
 
 
@@ -363,3 +365,68 @@ def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] 
         f"{checkpoint}: holds {held}, not one of ehmam's ({', '.join(n for n, _, _ in _READERS)}). "
         "Fix: pass a checkpoint written by ehmam's training (fairseq-hydra-train with our user_dir, "
         "or scripts/pretrain_plain.py)")
+
+
+class SpectrogramViTEncoder(AudioEncoder):
+    """A log-mel front end and a ViT behind the feature API, by M2D's convention: the
+    frequency patches of each time step are concatenated (F' x D per step: 5 x 768 = 3840 at
+    ViT-B on 80 mel bins), so a frame is one column of patches, ``patch_size[1]`` mel frames
+    (160 ms at M2D's 16 x 16 patches and 10 ms hop) apart. M2D, Audio-MAE / MSM-MAE and the
+    audio JEPA register readers that build this from their checkpoints.
+
+    Chunks hold ``training_frames`` mel frames; they are ``training_frames`` hops apart, so
+    the chunks' mel frames continue one another's grid. Layer 0 is the embedded patches
+    (with positions), then every block; the last is the final layer norm's output (M2D's
+    features). Linear evaluation uses the last layer, as EVAR's M2D config does.
+    """
+
+    default_layer = -1
+
+    def __init__(self, frontend: LogMelFrontend, vit: ViTEncoder, training_frames: int, source: str = ""):
+        super().__init__()
+        self.frontend, self.vit = frontend, vit
+        mel_hop = frontend.cfg.hop_length
+        self.patch_frequency, self.patch_time = vit.cfg.patch_size
+        rows = frontend.cfg.n_mels // self.patch_frequency
+        if rows < 1 or training_frames < self.patch_time:
+            raise ValueError(f"{frontend.cfg.n_mels} mel bins x {training_frames} frames hold no "
+                             f"{self.patch_frequency} x {self.patch_time} patch")
+        self.sample_rate = frontend.cfg.sample_rate
+        self.hop = self.patch_time * mel_hop
+        # the samples one patch column needs: its mel frames' centres span (patch_time - 1) hops
+        self.receptive_field = (self.patch_time - 1) * mel_hop
+        self.feature_dim = rows * vit.cfg.embed_dim
+        self.num_layers = vit.cfg.depth
+        self.training_samples = (training_frames - 1) * mel_hop  # exactly training_frames mel frames
+        self.training_frames = training_frames
+        self.source = source
+        self.eval()
+
+    @property
+    def chunk_step(self) -> int:
+        return self.training_frames * self.frontend.cfg.hop_length
+
+    def num_frames(self, samples: int) -> int:
+        if samples <= self.frontend.cfg.n_fft // 2:  # too short for the centred STFT's reflect padding
+            return 0
+        return self.frontend.num_frames(samples) // self.patch_time
+
+    def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
+        images = self.frontend(chunks)
+        out = self.vit(images)
+        rows, columns = out.grid
+        states = [self.vit.embed(images)[0]] + out.layers[:-1] + [out.hidden]
+        frames = []
+        for x in states:
+            x = x[:, 1:] if out.has_cls else x
+            # patch n = row * columns + column: B x rows x columns x D -> B x columns x (rows * D)
+            x = x.reshape(len(x), rows, columns, -1).permute(0, 2, 1, 3)
+            frames.append(x.reshape(len(x), columns, -1))
+        return frames
+
+    def randomly_initialised(self, seed: int) -> "SpectrogramViTEncoder":
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            vit = ViTEncoder(self.vit.cfg)
+        return SpectrogramViTEncoder(LogMelFrontend(self.frontend.cfg), vit, self.training_frames,
+                                     f"{self.source} (random init, seed {seed})")

@@ -151,3 +151,79 @@ def test_load_encoder_reads_fairseq_pretraining_and_fine_tuned_checkpoints(pretr
     wav = torch.randn(20_000)
     assert not torch.allclose(pre.clip_features(wav, 16_000), fine.clip_features(wav, 16_000)), \
         "fine-tuning changed the encoder"
+
+
+# ---- a spectrogram ViT behind the same API (M2D's convention) ---------------------------
+
+from ehmam.features import SpectrogramViTEncoder  # noqa: E402
+from ehmam.models.encoders.vit import ViTConfig, ViTEncoder  # noqa: E402
+from ehmam.models.frontends.log_mel import LogMelConfig, LogMelFrontend  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def vit_encoder():
+    torch.manual_seed(4)
+    vit = ViTEncoder(ViTConfig(embed_dim=32, depth=2, heads=4))  # 16 x 16 patches, CLS token
+    return SpectrogramViTEncoder(LogMelFrontend(LogMelConfig(norm_mean=-5.0, norm_std=3.0)), vit,
+                                 training_frames=96)
+
+
+def test_vit_frames_concatenate_each_time_steps_frequency_patches(vit_encoder):
+    wav = torch.randn(12_000)  # 76 mel frames: 4 patch columns of 5 frequency rows
+    got = vit_encoder.frame_features(wav, 16_000).features[0]
+    assert (vit_encoder.feature_dim, vit_encoder.hop) == (5 * 32, 2560) and got.shape == (4, 160)
+    out = vit_encoder.vit(vit_encoder.frontend(wav[None]))
+    tokens = out.hidden[0, 1:]  # without CLS; patch n = row * 4 + column
+    for column in range(4):
+        expected = torch.cat([tokens[row * 4 + column] for row in range(5)])
+        assert torch.allclose(got[column], expected, atol=1e-5)
+    stamps = vit_encoder.frame_features(wav, 16_000).timestamps
+    assert torch.allclose(stamps, (torch.arange(4) * 16 + 7.5).double() / 100)  # centre of 16 mel frames
+
+
+def test_vit_long_audio_is_the_concatenation_of_its_chunks(vit_encoder):
+    wav = torch.randn(40_000)
+    got = vit_encoder.frame_features(wav, 16_000, layer="all").features[:, 0]
+    step = vit_encoder.chunk_step
+    assert step == 96 * 160 and vit_encoder.chunk_starts(len(wav)) == [0, step, 2 * step]
+    expected = [vit_encoder.encode_chunks(wav[s: s + vit_encoder.training_samples][None])
+                for s in (0, step, 2 * step)]
+    expected = torch.stack([torch.cat([chunk[layer][0] for chunk in expected]) for layer in range(3)])
+    assert got.shape == expected.shape == (3, (40_000 // 160 + 1) // 16, 160)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_vit_plugs_into_linear_evaluation_and_hear_unchanged(vit_encoder, tmp_path):
+    import soundfile as sf
+
+    from ehmam.evaluation.linear import clip_features
+    from ehmam.evaluation.tasks import Clip, TaskData
+    from ehmam.integrations import hear
+
+    clips = []
+    for i in range(3):
+        sf.write(str(tmp_path / f"{i}.wav"), np.random.default_rng(i).normal(size=20_000) * 0.1, 16_000)
+        clips.append(Clip(tmp_path / f"{i}.wav", "a", "train", None))
+    features = clip_features(vit_encoder, TaskData("spcv2", tmp_path, tuple(clips), 1, 1.0), -1, 1.0,
+                             progress=False)
+    assert features.shape == (3, 160)
+    model = hear.HearModel(vit_encoder)
+    assert model.repeat == 4 and model.timestamp_embedding_size == 160
+    audio = torch.rand(2, 32_000) * 2 - 1
+    embeddings, stamps = hear.get_timestamp_embeddings(audio, model)
+    assert embeddings.shape == (2, 12 * 4, 160) and stamps.shape == (2, 48)
+    assert torch.allclose(stamps.diff(dim=1), torch.full((2, 47), 40.0))  # 160 ms columns at 4 points
+    assert stamps[0, 0] == 75 - 60 and stamps[0, -1] <= 2000
+    assert torch.equal(embeddings[:, 0], embeddings[:, 3]) and not torch.equal(embeddings[:, 3], embeddings[:, 4])
+    assert torch.allclose(hear.get_scene_embeddings(audio, model), embeddings.mean(1), atol=1e-5)
+
+
+def test_random_init_keeps_the_architecture_and_changes_the_weights(encoder, vit_encoder):
+    for enc in (encoder, vit_encoder):
+        fresh = enc.randomly_initialised(seed=7)
+        assert type(fresh) is type(enc) and fresh.feature_dim == enc.feature_dim
+        assert fresh.training_samples == enc.training_samples
+        again = enc.randomly_initialised(seed=7)
+        wav = torch.randn(20_000)
+        a, b = (e.clip_features(wav, 16_000) for e in (fresh, again))
+        assert torch.equal(a, b) and not torch.allclose(a, enc.clip_features(wav, 16_000))

@@ -11,7 +11,8 @@ HEAR's harness imports a module and calls three functions; this is that module:
 ``audio`` is an n_sounds x n_samples float tensor at ``model.sample_rate``, in [-1, 1].
 HEAR's rules, which tests/integrations/test_hear.py checks (and PyPI's ``hearvalidator`` runs
 against this module): float32 embeddings; timestamps in milliseconds at frame centres,
-evenly spaced at most 50 ms apart (EH-MAM: 20 ms), none past the end of the audio; the
+evenly spaced at most 50 ms apart (EH-MAM: 20 ms; a ViT's 160 ms patch columns are each
+given at 4 points 40 ms apart inside their span), none past the end of the audio; the
 scene embedding is the mean of the frame embeddings. The features are those linear
 evaluation uses by default (``AudioEncoder.default_layer``: every layer concatenated for
 EH-MAM); ``load_model(path, layer=-1)`` picks one layer instead. Long recordings are
@@ -19,6 +20,7 @@ chunked by the feature API, so any duration works.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple, Union
 
 import torch
@@ -37,10 +39,9 @@ class HearModel(nn.Module):
         self.encoder = encoder.eval()
         self.layer = encoder.default_layer if layer is None else layer
         layers = len(encoder.layer_indices(self.layer))  # also checks the index
-        hop_ms = 1000 * encoder.hop / encoder.sample_rate
-        if hop_ms > MAX_HOP_MS:
-            raise ValueError(f"the encoder's frames are {hop_ms:.0f} ms apart; HEAR asks for at most "
-                             f"{MAX_HOP_MS:.0f} ms. Fix: give this encoder a finer frame grid for HEAR")
+        # frames further apart than HEAR's 50 ms (a ViT's 160 ms patch columns) are repeated
+        # at evenly spaced points inside their span: each keeps its frame's features
+        self.repeat = math.ceil(1000 * encoder.hop / encoder.sample_rate / MAX_HOP_MS)
         self.sample_rate = encoder.sample_rate
         self.timestamp_embedding_size = layers * encoder.feature_dim
         self.scene_embedding_size = self.timestamp_embedding_size
@@ -69,7 +70,13 @@ def _frames(audio: torch.Tensor, model: HearModel):
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> Tuple[torch.Tensor, torch.Tensor]:
     """(n_sounds x T x D float32 embeddings, n_sounds x T frame centres in ms)."""
     features, frames = _frames(audio, model)
-    stamps = (1000 * frames.timestamps).float().to(features.device)
+    stamps = 1000 * frames.timestamps
+    if model.repeat > 1:
+        step = 1000 * model.encoder.hop / model.sample_rate / model.repeat
+        offsets = (torch.arange(model.repeat, dtype=stamps.dtype) - (model.repeat - 1) / 2) * step
+        stamps = (stamps[:, None] + offsets).flatten()
+        features = features.repeat_interleave(model.repeat, dim=1)
+    stamps = stamps.float().to(features.device)
     return features, stamps.expand(len(features), -1).contiguous()
 
 

@@ -74,7 +74,8 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False
     for a caller that only looks at the config."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file does not exist")
+        raise CheckpointError(f"{path}: checkpoint file does not exist. Fix: correct the path (a training run "
+                              "writes checkpoint_last.pt into its checkpoint.save_dir)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:

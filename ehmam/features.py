@@ -131,7 +131,8 @@ class AudioEncoder(nn.Module):
     Long audio is cut into chunks of ``training_samples`` (the crop length the model was
     trained on). Consecutive chunks start ``chunk_step`` samples apart: a whole number of
     frame hops, so the chunks' frames concatenate into the same regular frame grid a single
-    pass would give (they overlap by less than one frame hop's worth of context).
+    pass would give; neighbouring chunks share less than one receptive field of audio, and a
+    frame near a chunk's start sees only that chunk's context.
     """
 
     sample_rate: int

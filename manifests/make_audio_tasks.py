@@ -617,7 +617,8 @@ def plan_sounds(classes: int, per_class: int, seed: int) -> list[SoundClip]:
         raise ValueError(f"sounds: --classes must be 2..{len(SOUND_CLASSES)}, got {classes}")
     if per_class < ESC_FOLDS or per_class % ESC_FOLDS:
         raise ValueError(f"sounds: --per-class {per_class} is not a positive multiple of {ESC_FOLDS}; "
-                         "ESC-50 puts every class equally often in each of its 5 folds")
+                         f"ESC-50 puts every class equally often in each of its 5 folds. Fix: pass "
+                         f"--per-class {max(ESC_FOLDS, round(per_class / ESC_FOLDS) * ESC_FOLDS)}")
     rng = random.Random(seed)
     sources = iter(rng.sample(range(1000, 300000), classes * per_class))
     plan = []

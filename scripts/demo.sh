@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo: set up, synthesize the demo corpus, pretrain a tiny EH-MAM on it through
 # fairseq-hydra-train and our user_dir, then plot the learning curves, the masks the teacher
-# chooses and the hard-region diagnostic, run the linear phone probe, fine-tune with CTC
+# chooses and the hard-region diagnostic, run the linear phone probe and a linear evaluation on
+# generated keyword spotting (pretrained against random weights, EVAR's protocol), fine-tune with CTC
 # (fairseq's stock wav2vec_ctc), build a 4-gram KenLM, decode the test split greedily and with
 # the LM (weights searched on valid), measure the hard-region effect, and print both WERs. Rerunning resumes
 # from checkpoints/demo/checkpoint_last.pt and checkpoints/demo_ctc/checkpoint_last.pt.
@@ -35,6 +36,14 @@ echo "[demo] linear phone probe on frozen features: pretrained against the same 
 .venv/bin/python -m ehmam.evaluation.probe "$root/checkpoints/demo/checkpoint_last.pt" data/demo --max-utterances 300 \
   --json "$out/probe.json"
 
+echo "[demo] linear evaluation (EVAR's protocol) on generated keyword spotting in the Speech Commands V2 layout"
+.venv/bin/python manifests/make_audio_tasks.py keywords --out data/tasks/spcv2
+for init in "" --random-init; do
+  .venv/bin/python -m ehmam.evaluation.linear run "$root/checkpoints/demo/checkpoint_last.pt" --name "EH-MAM demo" \
+    --task spcv2 --data data/tasks/spcv2 --lr 0.01 --runs 3 $init --results "$out/linear.csv" \
+    --cache-dir "$out/linear_cache" --no-progress
+done
+
 echo "[demo] CTC fine-tuning with fairseq's stock wav2vec_ctc; checkpoints in checkpoints/demo_ctc, log in $out/finetune/hydra_train.log"
 start=$(date +%s)
 .venv/bin/fairseq-hydra-train \
@@ -59,7 +68,7 @@ echo "[demo] hard-region effect: hide the frames the pretrained teacher calls ha
 .venv/bin/python scripts/hard_region_effect.py "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo \
   --split test --out "$out/hard_region_effect" --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" \
   --lm-weight "$lm_weight" --word-score="$word_score"
-echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png and $out/hard_region_effect/effect.png, probe $out/probe.json, transcripts $out/decode"
+echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png and $out/hard_region_effect/effect.png, probe $out/probe.json, linear evaluation $out/linear.csv, transcripts $out/decode"
 .venv/bin/python - "$out/decode" <<'PY'
 import json, sys
 for method, name in (("greedy", "greedy"), ("kenlm", "4-gram LM")):
@@ -67,3 +76,5 @@ for method, name in (("greedy", "greedy"), ("kenlm", "4-gram LM")):
     extra = f" (LM weight {d['lm_weight']}, word score {d['word_score']}, beam {d['beam']})" if method == "kenlm" else ""
     print(f"[demo] test WER, {name}: {d['wer']:.2f}%  CER {d['cer']:.2f}%{extra}")
 PY
+echo "[demo] linear evaluation, keyword spotting accuracy (%, mean ± 95 % CI over 3 runs):"
+.venv/bin/python -m ehmam.evaluation.linear summary "$out/linear.csv"

@@ -6,6 +6,7 @@ things: a non-zero exit, a message naming the file, line or key and the fix, and
 already in the run's output or checkpoint directory was changed. The README's bad-input table
 is this table in prose.
 """
+import csv
 import hashlib
 import re
 import shutil
@@ -20,7 +21,9 @@ from typing import Callable, List
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
+from ehmam.evaluation.linear import RESULT_COLUMNS
 from tests.user_dir.fairseq_runs import (FINETUNE_CONFIGS, PRETRAIN_CONFIGS, REPO, checkpoint_updates, copy_corpus,
                                         hydra_train_command)
 
@@ -30,7 +33,8 @@ PYTHON = sys.executable
 @dataclass
 class Env:
     """What a case may use: a private corpus copy, a directory holding an earlier run's
-    outputs, the shared pretraining and fine-tuning checkpoints, and scratch space."""
+    outputs, the shared pretraining and fine-tuning checkpoints, scratch space, and the shared
+    downstream sets of manifests/make_audio_tasks.py (copy one with :func:`audio_task` to break it)."""
 
     data: Path
     earlier: Path  # the case's save_dir / --out: an earlier run's files are in it already
@@ -38,6 +42,7 @@ class Env:
     finetuned: Path  # a fine-tuning run's checkpoint_last.pt
     finetune_log: Path
     scratch: Path
+    audio_tasks: Path  # spcv2/ (Speech Commands layout) and esc50/ (ESC-50 layout), shared: read only
 
 
 @dataclass
@@ -272,7 +277,153 @@ def tool_cases() -> List[Case]:
             Case("plot_finetuning: a pretraining log", plot_finetuning_of_pretraining)]
 
 
-CASES = pretraining_cases() + finetuning_cases() + decoding_cases() + tool_cases()
+def audio_task(env: Env, name: str) -> Path:
+    """A private copy of the generated ``name`` set (spcv2 or esc50), to break."""
+    return Path(shutil.copytree(env.audio_tasks / name, env.scratch / name))
+
+
+def earlier_evaluation(env: Env) -> Path:
+    """An earlier evaluation's results (one row) and cached features in the earlier results'
+    folder; returns the results file."""
+    results, cache = env.earlier / "linear.csv", env.earlier / "cache"
+    with results.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerow(dict(time="2025-01-01T00:00:00", model="ckpt", task="spcv2", score="0.500000", ci95="0.000000",
+                             runs=1, scores="0.500000", folds=1, layer="all", checkpoint=str(env.pretrained),
+                             settings="{}"))
+    cache.mkdir()
+    (cache / "spcv2-0123456789abcdef0123.pt").write_bytes(b"earlier features")
+    return results
+
+
+def linear(env: Env, data: Path, task: str = "spcv2", *options: str, checkpoint=None, results=None) -> List[str]:
+    """``python -m ehmam.evaluation.linear run`` (one short run) with --results and --cache-dir in
+    the earlier results' folder (default: the earlier evaluation's results file)."""
+    default = earlier_evaluation(env)
+    return [PYTHON, "-m", "ehmam.evaluation.linear", "run", str(checkpoint or env.pretrained), "--task", task,
+            "--data", str(data), "--results", str(results or default), "--cache-dir", str(env.earlier / "cache"),
+            "--runs", "1", "--epochs", "2", "--no-progress", *options]
+
+
+def make_audio_tasks(*args: str) -> List[str]:
+    return [PYTHON, str(REPO / "manifests/make_audio_tasks.py"), *args]
+
+
+def linear_evaluation_cases() -> list:
+    def missing_checkpoint(env):
+        return Attempt(linear(env, env.audio_tasks / "spcv2", checkpoint=env.scratch / "nowhere.pt"),
+                       r"error: .*nowhere\.pt: checkpoint file does not exist\. Fix: ", no_new_files=True)
+
+    def foreign_checkpoint(env):
+        foreign = env.scratch / "wav2vec2.pt"
+        torch.save({"model": {}, "cfg": {"model": {"_name": "wav2vec2"}}}, foreign)
+        return Attempt(linear(env, env.audio_tasks / "spcv2", checkpoint=foreign),
+                       r"wav2vec2\.pt: holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM\)\. Fix: pass a "
+                       r"checkpoint written by ehmam's training", no_new_files=True)
+
+    def data_folder_absent(env):
+        return Attempt(linear(env, env.scratch / "speech_commands"),
+                       r"speech_commands: the spcv2 data set folder does not exist\. Fix: pass the folder "
+                       r"speech_commands_v0\.02\.tar\.gz .* unpacks to", no_new_files=True)
+
+    def esc50_without_metadata(env):
+        data = audio_task(env, "esc50")
+        (data / "meta" / "esc50.csv").unlink()
+        return Attempt(linear(env, data, "esc50"),
+                       r"meta/esc50\.csv: does not exist; the esc50 layout needs ROOT/meta/esc50\.csv\. Fix: pass the "
+                       r"ESC-50 folder", no_new_files=True)
+
+    def metadata_row_without_audio(env):
+        data = audio_task(env, "esc50")
+        path = data / "audio" / (data / "meta" / "esc50.csv").read_text().splitlines()[2].split(",")[0]
+        path.unlink()
+        return Attempt(linear(env, data, "esc50"),
+                       rf"1 audio file\(s\) named in .*esc50\.csv do not exist:\n  .*meta/esc50\.csv:3: "
+                       rf"{re.escape(str(path))}\nFix: unpack the audio where the layout expects it", no_new_files=True)
+
+    def fold_out_of_range(env):
+        data = audio_task(env, "esc50")
+        edit_line(data / "meta" / "esc50.csv", 4, lambda line: re.sub(r"^([^,]*),\d+,", r"\1,6,", line))
+        return Attempt(linear(env, data, "esc50"),
+                       r"malformed row\(s\) in .*esc50\.csv:\n  .*meta/esc50\.csv:4: fold '6' is not an integer in "
+                       r"1\.\.5\nFix: correct or delete these rows", no_new_files=True)
+
+    def zero_byte_audio(env):
+        data = audio_task(env, "spcv2")
+        path = sorted((data / "up").glob("*.wav"))[0]
+        path.write_bytes(b"")
+        # the task reads (no audio is decoded then); the file is found when its features are computed
+        return Attempt(linear(env, data),
+                       rf"on spcv2 \(36 clips[\s\S]*error: {re.escape(str(path))}: unreadable audio \(.*\)\. Fix: "
+                       rf"re-encode it as WAV or FLAC, or remove it", no_new_files=True)
+
+    def results_under_a_file(env):
+        results = env.earlier / "linear.csv" / "spcv2.csv"
+        return Attempt(linear(env, env.audio_tasks / "spcv2", results=results),
+                       r"--results .*linear\.csv/spcv2\.csv: .*linear\.csv is a file, so no folder can be created .*"
+                       r"Fix: pass a path that is not inside a file", no_new_files=True)
+
+    def foreign_results_header(env):
+        foreign = env.earlier / "scores.csv"
+        foreign.write_text("model,task,accuracy\nmine,spcv2,0.91\n")  # the user's own table: kept byte for byte
+        # refused before the features are computed: no cache file, no evaluation lost
+        return Attempt(linear(env, env.audio_tasks / "spcv2", results=foreign),
+                       rf"{re.escape(str(foreign))}: its header \['model', 'task', 'accuracy'\] is not a "
+                       rf"linear-evaluation results file's .*Fix: pass another --results file", no_new_files=True)
+
+    def no_runs(env):
+        return Attempt(linear(env, env.audio_tasks / "spcv2", "spcv2", "--runs", "0"), r"error: --runs 0: expected at least 1\. Fix: pass --runs 3",
+                       no_new_files=True)
+
+    def summary_of_a_missing_file(env):
+        results = earlier_evaluation(env).with_name("linaer.csv")
+        return Attempt([PYTHON, "-m", "ehmam.evaluation.linear", "summary", str(results)],
+                       rf"{re.escape(str(results))}: no such results file\. Fix: run `python -m ehmam\.evaluation\.linear "
+                       rf"run \.\.\. --results {re.escape(str(results))}` first", no_new_files=True)
+
+    return [
+        Case("linear: a missing checkpoint", missing_checkpoint),
+        Case("linear: a wav2vec2 checkpoint", foreign_checkpoint),
+        Case("linear: --data folder absent", data_folder_absent),
+        Case("linear: ESC-50 without meta/esc50.csv", esc50_without_metadata),
+        Case("linear: a metadata row naming a missing audio file", metadata_row_without_audio),
+        Case("linear: fold 6 in esc50.csv", fold_out_of_range),
+        Case("linear: a zero-byte WAV in the data set", zero_byte_audio),
+        Case("linear: --results under a file", results_under_a_file),
+        Case("linear: --results with a foreign header", foreign_results_header),
+        Case("linear: --runs 0", no_runs),
+        Case("linear summary: a missing results file", summary_of_a_missing_file)]
+
+
+def audio_task_generator_cases() -> List[Case]:
+    def per_class_not_a_multiple_of_five(env):
+        out = Path(shutil.copytree(env.audio_tasks / "esc50", env.earlier / "esc50"))  # an earlier set: kept
+        return Attempt(make_audio_tasks("sounds", "--out", str(out), "--per-class", "7"),
+                       r"make_audio_tasks: sounds: --per-class 7 is not a positive multiple of 5; ESC-50 puts every "
+                       r"class equally often in each of its 5 folds\. Fix: pass --per-class 5", no_new_files=True)
+
+    def out_not_written_by_the_tool(env):
+        out = env.earlier / "recordings"
+        out.mkdir()
+        (out / "take1.wav").write_bytes(b"the user's own recording")
+        return Attempt(make_audio_tasks("keywords", "--small", "--out", str(out)),
+                       rf"{re.escape(str(out))} exists and holds no task\.json, so this tool did not write it\. "
+                       rf"Fix: choose another --out or remove it", no_new_files=True)
+
+    def out_holding_another_task(env):
+        out = Path(shutil.copytree(env.audio_tasks / "esc50", env.earlier / "esc50"))
+        return Attempt(make_audio_tasks("keywords", "--small", "--out", str(out)),
+                       rf"{re.escape(str(out))} holds the 'sounds' task, not 'keywords'\. Fix: choose another --out",
+                       no_new_files=True)
+
+    return [Case("make_audio_tasks: sounds --per-class 7", per_class_not_a_multiple_of_five),
+            Case("make_audio_tasks: --out not written by it", out_not_written_by_the_tool),
+            Case("make_audio_tasks: --out holding another task", out_holding_another_task)]
+
+
+CASES = (pretraining_cases() + finetuning_cases() + decoding_cases() + tool_cases() + linear_evaluation_cases()
+         + audio_task_generator_cases())
 
 
 # -- the sweep ---------------------------------------------------------------------------------
@@ -286,13 +437,24 @@ def snapshot(directory: Path) -> dict:
             for p in sorted(directory.rglob("*")) if p.is_file() and p.relative_to(directory).parts[0] not in IGNORED}
 
 
+@pytest.fixture(scope="session")
+def audio_tasks(tmp_path_factory) -> Path:
+    """Tiny Speech Commands (3 words x 12 clips) and ESC-50 (4 classes x 5 clips) sets, made once."""
+    from manifests.make_audio_tasks import make_keywords, make_sounds
+
+    root = tmp_path_factory.mktemp("audio_tasks")
+    make_keywords(root / "spcv2", classes=3, per_class=12)
+    make_sounds(root / "esc50", classes=4, per_class=5)
+    return root
+
+
 @pytest.fixture
-def env(demo_corpus, pretrained, finetuned, tmp_path) -> Env:
+def env(demo_corpus, pretrained, finetuned, audio_tasks, tmp_path) -> Env:
     save_dir, _ = finetuned
     for name in ("earlier", "scratch"):
         (tmp_path / name).mkdir()
     return Env(copy_corpus(demo_corpus, tmp_path / "data"), tmp_path / "earlier", pretrained, save_dir / "checkpoint_last.pt",
-               save_dir / "hydra/hydra_train.log", tmp_path / "scratch")
+               save_dir / "hydra/hydra_train.log", tmp_path / "scratch", audio_tasks)
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)

@@ -335,15 +335,22 @@ def linear_evaluation(encoder: AudioEncoder, encoder_id: str, task: TaskData, mo
     return Result(model, task.name, mean, ci, scores, task.folds, str(layer), encoder_id.split(":")[0], settings)
 
 
+def check_results_file(path: Path) -> bool:
+    """Whether ``path`` holds results already; a file with other columns is refused (checked
+    before the work, so no evaluation is lost to it)."""
+    if not (path.is_file() and path.stat().st_size > 0):
+        return False
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    if tuple(header) != RESULT_COLUMNS:
+        raise EvaluationError(f"{path}: its header {header} is not a linear-evaluation results file's "
+                              f"{list(RESULT_COLUMNS)}. Fix: pass another --results file")
+    return True
+
+
 def append_result(path: Path, result: Result) -> None:
     """One CSV row per evaluation; a file with other columns is refused, not mixed into."""
-    exists = path.is_file() and path.stat().st_size > 0
-    if exists:
-        with path.open(newline="") as f:
-            header = next(csv.reader(f), [])
-        if tuple(header) != RESULT_COLUMNS:
-            raise EvaluationError(f"{path}: its header {header} is not a linear-evaluation results file's "
-                                  f"{list(RESULT_COLUMNS)}. Fix: pass another --results file")
+    exists = check_results_file(path)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
         if not exists:
@@ -400,6 +407,7 @@ def summary_table(rows: Sequence[Dict[str, str]]) -> str:
 def _run(args) -> Result:
     if args.results:
         prepare_output_file(args.results, "--results")
+        check_results_file(args.results)
     if args.cache_dir:
         prepare_output_dir(args.cache_dir, "--cache-dir")
     encoder = load_encoder(args.checkpoint, device=args.device)
@@ -453,7 +461,8 @@ def main(argv: Optional[Sequence[str]] = None):
             print(table)
             return table
         if args.runs < 1:
-            raise EvaluationError(f"--runs {args.runs}: expected at least 1")
+            raise EvaluationError(f"--runs {args.runs}: expected at least 1. Fix: pass --runs 3 (or more, "
+                                  "for a tighter confidence interval)")
         return _run(args)
     except (CheckpointError, TaskError, EvaluationError, EncoderInputError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)

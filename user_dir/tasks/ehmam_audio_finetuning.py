@@ -48,6 +48,7 @@ def check_finetuning_model(model_cfg) -> None:
         # fairseq reads the file again to build the model: map it here, only the config is read
         state = read_checkpoint(w2v_path, "model.w2v_path", mmap=True)
     except CheckpointError as err:
-        raise CheckpointError(f"model.w2v_path: {err}. Fix: point model.w2v_path at the pretraining "
+        what = str(err).split(". Fix: ")[0]  # this fix replaces the generic one
+        raise CheckpointError(f"model.w2v_path: {what}. Fix: point model.w2v_path at the pretraining "
                               "run's checkpoint_last.pt (or checkpoint_best.pt)") from err
     refuse_fine_tuned(state, f"model.w2v_path={w2v_path}", "fine-tuning")

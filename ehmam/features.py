@@ -119,6 +119,12 @@ class FrameFeatures:
 Layer = Union[int, str]
 
 
+def concatenate_layers(features: torch.Tensor) -> torch.Tensor:
+    """Every layer's features side by side: L x B x ... x D -> B x ... x LD (layer 0 first),
+    the form classifiers take ``layer="all"`` in (EVAR stacks wav2vec 2.0's hidden states so)."""
+    return features.movedim(0, -2).flatten(-2)
+
+
 class AudioEncoder(nn.Module):
     """What every ehmam model offers downstream: frame features with a padding mask, clip
     features, and the facts a harness needs (``sample_rate``, ``hop`` and ``receptive_field``

@@ -227,3 +227,15 @@ def test_random_init_keeps_the_architecture_and_changes_the_weights(encoder, vit
         wav = torch.randn(20_000)
         a, b = (e.clip_features(wav, 16_000) for e in (fresh, again))
         assert torch.equal(a, b) and not torch.allclose(a, enc.clip_features(wav, 16_000))
+
+
+def test_concatenate_layers_puts_each_frames_layers_side_by_side_layer_0_first():
+    from ehmam.features import concatenate_layers
+
+    x = torch.randn(3, 2, 4, 5)  # L x B x T x D
+    y = concatenate_layers(x)
+    assert y.shape == (2, 4, 15)
+    for b in range(2):
+        for t in range(4):
+            assert torch.equal(y[b, t], torch.cat([x[layer, b, t] for layer in range(3)]))
+    assert concatenate_layers(x[:, :, 0]).shape == (2, 15)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import CheckpointError
-from ..features import AudioEncoder, EncoderInputError, load_encoder
+from ..features import AudioEncoder, EncoderInputError, concatenate_layers, load_encoder
 from ..outputs import OutputError, prepare_output_dir, prepare_output_file
 from .tasks import TASKS, Clip, TaskData, TaskError, read_task
 
@@ -247,8 +247,8 @@ def clip_features(encoder: AudioEncoder, task: TaskData, layer, unit_sec: float,
     for first in range(0, len(clips), batch_size):
         batch = torch.stack([read_clip(c, encoder.sample_rate, samples) for c in clips[first: first + batch_size]])
         features = encoder.clip_features(batch, encoder.sample_rate, layer=layer, batch_size=batch_size)
-        if layer == "all":  # L x B x D -> B x LD
-            features = features.permute(1, 0, 2).reshape(len(batch), -1)
+        if layer == "all":
+            features = concatenate_layers(features)
         out.append(features.float().cpu())
         bar.update(len(batch))
     bar.close()

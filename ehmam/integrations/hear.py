@@ -26,7 +26,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
-from ..features import AudioEncoder, Layer, load_encoder
+from ..features import AudioEncoder, Layer, concatenate_layers, load_encoder
 
 MAX_HOP_MS = 50.0  # HEAR's tolerance for event onsets asks for timestamps at most 50 ms apart
 
@@ -61,8 +61,8 @@ def _frames(audio: torch.Tensor, model: HearModel):
         raise ValueError(f"audio of shape {tuple(audio.shape)}: HEAR passes n_sounds x n_samples")
     frames = model.encoder.frame_features(audio, model.sample_rate, layer=model.layer)
     features = frames.features
-    if model.layer == "all":  # L x B x T x D -> B x T x LD
-        features = features.permute(1, 2, 0, 3).reshape(*features.shape[1:3], -1)
+    if model.layer == "all":
+        features = concatenate_layers(features)
     return features.float(), frames
 
 

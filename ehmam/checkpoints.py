@@ -35,7 +35,12 @@ PathLike = Union[str, Path]
 
 
 class CheckpointError(ValueError):
-    """The file is not an EH-MAM checkpoint this code can read."""
+    """The file is not an EH-MAM checkpoint this code can read. ``problem`` is what is wrong
+    without the generic fix, for a caller that knows a better one."""
+
+    def __init__(self, problem: str, fix: Optional[str] = None):
+        super().__init__(problem if fix is None else f"{problem}. Fix: {fix}")
+        self.problem = problem
 
 
 FINE_TUNED_MODEL = "wav2vec_ctc"  # fairseq's CTC fine-tuning model, which wraps a pretrained one
@@ -74,7 +79,7 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False
     for a caller that only looks at the config."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file does not exist. Fix: correct the path (a training run "
+        raise CheckpointError(f"{path}: checkpoint file does not exist", "correct the path (a training run "
                               "writes checkpoint_last.pt into its checkpoint.save_dir)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
@@ -101,11 +106,29 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False
     return state
 
 
+def fairseq_config(state: dict, part: str = "model") -> Optional[dict]:
+    """One part of a fairseq checkpoint's run config (``"model"``, ``"task"``), as the nested
+    dict fairseq saved; None when the file has no such part (the plain loop's, a foreign file)."""
+    run_cfg = state.get("cfg")
+    found = run_cfg.get(part) if isinstance(run_cfg, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def holds_ehmam(state: dict) -> bool:
+    """Whether ``state`` is an EH-MAM checkpoint: the plain loop's, fairseq pretraining's, or a
+    CTC fine-tuning of an EH-MAM model."""
+    if "ehmam_config" in state:
+        return True
+    model_cfg = fairseq_config(state) or {}
+    if model_cfg.get("_name") == FINE_TUNED_MODEL:
+        model_cfg = (model_cfg.get("w2v_args") or {}).get("model") or {}
+    return model_cfg.get("_name") == "ehmam"
+
+
 def refuse_fine_tuned(state: dict, source: str, what: str = DEFAULT_WHAT) -> None:
     """:class:`CheckpointError` naming the pretraining checkpoint if ``state`` (read by
     :func:`read_checkpoint`) is a fine-tuned fairseq checkpoint; other checkpoints pass."""
-    run_cfg = state.get("cfg")
-    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
+    model_cfg = fairseq_config(state)
     if isinstance(model_cfg, dict) and (model_cfg.get("_name") == FINE_TUNED_MODEL or "w2v_path" in model_cfg):
         raise _fine_tuned_error(source, what, model_cfg.get("w2v_path"))
 
@@ -116,9 +139,8 @@ def config_and_weights(state: dict, source: str = "checkpoint",
     fine-tuned checkpoint is refused with the pretraining checkpoint it names (``w2v_path``)."""
     if "ehmam_config" in state:  # the plain loop (scripts/pretrain_plain.py)
         return config_from_dict(EhmamConfig, state["ehmam_config"]), state["model"]
-    run_cfg = state.get("cfg")  # fairseq: the whole run's config as nested dicts
-    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
-    if not isinstance(model_cfg, dict):
+    model_cfg = fairseq_config(state)  # fairseq: the whole run's config as nested dicts
+    if model_cfg is None:
         raise CheckpointError(f"{source}: no model config (neither an ehmam nor a fairseq checkpoint)")
     refuse_fine_tuned(state, source, what)
     name = model_cfg.get("_name")
@@ -143,22 +165,20 @@ FINE_TUNED_PREFIX = "w2v_encoder.w2v_model." + FAIRSEQ_PREFIX
 @dataclass(frozen=True)
 class StudentWeights:
     """What feature extraction needs from any EH-MAM checkpoint: the model config, the
-    student's front-end and encoder weights, the crop length training used (None when the
-    file does not record it) and which kind of checkpoint it was."""
+    student's front-end and encoder weights and the crop length training used (None when the
+    file does not record it)."""
 
     cfg: EhmamConfig
     weights: Dict[str, torch.Tensor]
     training_samples: Optional[int]
-    kind: str  # "plain loop", "fairseq pretraining" or "CTC fine-tuned"
 
 
 def student_weights(state: dict, source: str = "checkpoint") -> StudentWeights:
     """The student encoder of a plain-loop, fairseq pretraining or CTC fine-tuned checkpoint
     (read by :func:`read_checkpoint`). A fine-tuned file gives its fine-tuned encoder, with
     the model config of the pretraining run it started from (``w2v_args``)."""
-    run_cfg = state.get("cfg")
-    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
-    if isinstance(model_cfg, dict) and model_cfg.get("_name") == FINE_TUNED_MODEL:
+    model_cfg = fairseq_config(state)
+    if model_cfg is not None and model_cfg.get("_name") == FINE_TUNED_MODEL:
         w2v_args = model_cfg.get("w2v_args")
         pretrain_model = w2v_args.get("model") if isinstance(w2v_args, dict) else None
         if not isinstance(pretrain_model, dict) or pretrain_model.get("_name") != "ehmam":
@@ -168,12 +188,11 @@ def student_weights(state: dict, source: str = "checkpoint") -> StudentWeights:
         cfg = config_from_dict(EhmamConfig, pretrain_model, ignore=FAIRSEQ_MODEL_KEYS)
         weights = {k[len(FINE_TUNED_PREFIX):]: v for k, v in state["model"].items() if k.startswith(FINE_TUNED_PREFIX)}
         task = w2v_args.get("task") or {}
-        return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"), "CTC fine-tuned")
+        return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"))
     cfg, weights = config_and_weights(state, source)
     if "ehmam_config" in state:
-        return StudentWeights(cfg, _student_part(weights), state.get("max_samples"), "plain loop")
-    task = run_cfg.get("task") or {}
-    return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"), "fairseq pretraining")
+        return StudentWeights(cfg, _student_part(weights), state.get("max_samples"))
+    return StudentWeights(cfg, _student_part(weights), (fairseq_config(state, "task") or {}).get("max_sample_size"))
 
 
 def _student_part(weights: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -199,6 +218,15 @@ class StudentEncoder(nn.Module):
         self.cfg = cfg
         self.frontend = WaveformFrontend(cfg.frontend, cfg.encoder.embed_dim)
         self.encoder = ContextEncoder(cfg.encoder)
+
+    @classmethod
+    def with_random_weights(cls, cfg: EhmamConfig, seed: int) -> "StudentEncoder":
+        """The architecture of ``cfg`` with fresh random weights drawn from ``seed``, in eval
+        mode: the untrained reference of the probes and of linear evaluation. The caller's
+        random stream is left where it was."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return cls(cfg).eval()
 
     def encode(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None):
         features, frame_padding = self.frontend(source, padding_mask)

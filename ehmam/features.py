@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import (FINE_TUNED_MODEL, CheckpointError, StudentEncoder, load_weights, read_checkpoint,
-                          student_weights)
+from .checkpoints import (CheckpointError, StudentEncoder, fairseq_config, holds_ehmam, load_weights,
+                          read_checkpoint, student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
 from .models.encoders.vit import ViTEncoder
@@ -289,7 +289,7 @@ class EhmamEncoder(AudioEncoder):
 
     default_layer = "all"
 
-    def __init__(self, student: StudentEncoder, training_samples: Optional[int] = None, source: str = ""):
+    def __init__(self, student: StudentEncoder, training_samples: Optional[int] = None):
         super().__init__()
         self.student = student.eval()
         frontend = student.frontend
@@ -299,7 +299,6 @@ class EhmamEncoder(AudioEncoder):
         self.feature_dim = student.cfg.encoder.embed_dim
         self.num_layers = student.cfg.encoder.layers
         self.training_samples = int(training_samples or round(DEFAULT_TRAINING_SECONDS * SAMPLE_RATE))
-        self.source = source
         self.eval()
 
     def num_frames(self, samples: int) -> int:
@@ -307,10 +306,7 @@ class EhmamEncoder(AudioEncoder):
         return int(conv_output_length(samples, cfg.conv_kernels, cfg.conv_strides))
 
     def randomly_initialised(self, seed: int) -> "EhmamEncoder":
-        with torch.random.fork_rng():  # leave the caller's random stream where it was
-            torch.manual_seed(seed)
-            student = StudentEncoder(self.student.cfg)
-        return EhmamEncoder(student, self.training_samples, f"{self.source} (random init, seed {seed})")
+        return EhmamEncoder(StudentEncoder.with_random_weights(self.student.cfg, seed), self.training_samples)
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
         frames, out = self.student.encode(normalize_waveform(chunks))
@@ -329,33 +325,14 @@ def register_encoder(name: str, recognises: Callable[[dict], bool], read: Encode
     _READERS.append((name, recognises, read))
 
 
-def _is_ehmam(state: dict) -> bool:
-    if "ehmam_config" in state:
-        return True
-    run_cfg = state.get("cfg")
-    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
-    if not isinstance(model_cfg, dict):
-        return False
-    if model_cfg.get("_name") == FINE_TUNED_MODEL:
-        w2v_model = (model_cfg.get("w2v_args") or {}).get("model") or {}
-        return w2v_model.get("_name") == "ehmam"
-    return model_cfg.get("_name") == "ehmam"
-
-
 def _read_ehmam(state: dict, source: str) -> AudioEncoder:
     found = student_weights(state, source)
     student = StudentEncoder(found.cfg)
     load_weights(student, found.weights, source)
-    return EhmamEncoder(student, found.training_samples, source)
+    return EhmamEncoder(student, found.training_samples)
 
 
-register_encoder("EH-MAM", _is_ehmam, _read_ehmam)
-
-
-def _model_name(state: dict) -> Optional[str]:
-    run_cfg = state.get("cfg")
-    model_cfg = run_cfg.get("model") if isinstance(run_cfg, dict) else None
-    return model_cfg.get("_name") if isinstance(model_cfg, dict) else None
+register_encoder("EH-MAM", holds_ehmam, _read_ehmam)
 
 
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:
@@ -366,7 +343,7 @@ def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] 
     for _, recognises, read in _READERS:
         if recognises(state):
             return read(state, str(checkpoint)).to(device).eval()
-    name = _model_name(state)
+    name = (fairseq_config(state) or {}).get("_name")
     held = f"a fairseq {name!r} model" if name else "no model config ehmam knows"
     raise CheckpointError(
         f"{checkpoint}: holds {held}, not one of ehmam's ({', '.join(n for n, _, _ in _READERS)}). "
@@ -389,7 +366,7 @@ class SpectrogramViTEncoder(AudioEncoder):
 
     default_layer = -1
 
-    def __init__(self, frontend: LogMelFrontend, vit: ViTEncoder, training_frames: int, source: str = ""):
+    def __init__(self, frontend: LogMelFrontend, vit: ViTEncoder, training_frames: int):
         super().__init__()
         self.frontend, self.vit = frontend, vit
         mel_hop = frontend.cfg.hop_length
@@ -406,7 +383,6 @@ class SpectrogramViTEncoder(AudioEncoder):
         self.num_layers = vit.cfg.depth
         self.training_samples = (training_frames - 1) * mel_hop  # exactly training_frames mel frames
         self.training_frames = training_frames
-        self.source = source
         self.eval()
 
     @property
@@ -419,10 +395,9 @@ class SpectrogramViTEncoder(AudioEncoder):
         return self.frontend.num_frames(samples) // self.patch_time
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
-        images = self.frontend(chunks)
-        out = self.vit(images)
+        out = self.vit(self.frontend(chunks))
         rows, columns = out.grid
-        states = [self.vit.embed(images)[0]] + out.layers[:-1] + [out.hidden]
+        states = [out.embedded] + out.layers[:-1] + [out.hidden]
         frames = []
         for x in states:
             x = x[:, 1:] if out.has_cls else x
@@ -435,5 +410,4 @@ class SpectrogramViTEncoder(AudioEncoder):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             vit = ViTEncoder(self.vit.cfg)
-        return SpectrogramViTEncoder(LogMelFrontend(self.frontend.cfg), vit, self.training_frames,
-                                     f"{self.source} (random init, seed {seed})")
+        return SpectrogramViTEncoder(LogMelFrontend(self.frontend.cfg), vit, self.training_frames)

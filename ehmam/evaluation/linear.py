@@ -40,6 +40,7 @@ from torch import nn
 from ..checkpoints import CheckpointError
 from ..features import AudioEncoder, EncoderInputError, concatenate_layers, load_encoder
 from ..outputs import OutputError, prepare_output_dir, prepare_output_file
+from .probe import Standardize, accuracy
 from .tasks import TASKS, Clip, TaskData, TaskError, read_task
 
 FEATURES_VERSION = 1  # part of the cache key: bump when the way features are computed changes
@@ -68,18 +69,6 @@ class LinearConfig:
     valid_fraction: float = 0.1  # of the training folds, for tasks with folds
 
 
-class Standardize(nn.Module):
-    """(x - mean) / std with the statistics of the data it was fitted on: N x D -> N x D."""
-
-    def __init__(self, features: torch.Tensor):
-        super().__init__()
-        self.register_buffer("mean", features.mean(0))
-        self.register_buffer("std", features.std(0).clamp_min(1e-8))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
 @dataclass
 class FitResult:
     classifier: nn.Module  # Standardize (fitted on train only) then the linear layer
@@ -88,18 +77,13 @@ class FitResult:
     epochs: int
 
 
-@torch.no_grad()
-def accuracy(classifier: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((classifier(features).argmax(dim=1) == labels).float().mean())
-
-
 def fit_linear(train_x: torch.Tensor, train_y: torch.Tensor, valid_x: torch.Tensor, valid_y: torch.Tensor,
                num_classes: int, cfg: LinearConfig = LinearConfig(), seed: int = 0) -> FitResult:
     """One linear layer on standardised features (statistics from ``train_x`` alone), Adam,
     early stopping on validation accuracy with the best epoch's weights restored.
     Features N x D float, labels N int64."""
     gen = torch.Generator().manual_seed(seed)
-    standardize = Standardize(train_x)
+    standardize = Standardize(train_x.mean(0), train_x.std(0).clamp_min(1e-8))
     linear = nn.Linear(train_x.shape[1], num_classes)
     with torch.no_grad():  # nn.Linear's own init, drawn from our generator so runs repeat exactly
         bound = 1 / math.sqrt(train_x.shape[1])
@@ -267,12 +251,11 @@ def cached_clip_features(encoder: AudioEncoder, encoder_id: str, task: TaskData,
         except Exception as err:  # a truncated file from a killed run: recompute it
             print(f"[linear] cache {path} unreadable ({err}); recomputing", file=sys.stderr)
         else:
-            if cached.get("clips") == len(task.clips):
-                print(f"[linear] cached features {path}")
-                return cached["features"]
+            print(f"[linear] cached features {path}")
+            return cached["features"]
     features = clip_features(encoder, task, layer, unit_sec, progress=progress)
     partial = path.with_name(path.name + ".tmp")
-    torch.save({"features": features, "clips": len(task.clips), "encoder": encoder_id}, partial)
+    torch.save({"features": features, "encoder": encoder_id}, partial)
     partial.replace(path)
     return features
 

@@ -89,6 +89,8 @@ def fit_linear_probe(features: torch.Tensor, targets: torch.Tensor, num_classes:
 
 
 class Standardize(nn.Module):
+    """(x - mean) / std with fixed statistics: N x D -> N x D."""
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.register_buffer("mean", mean)
@@ -148,13 +150,6 @@ def probe_encoders(encoders: Dict[str, nn.Module], train, held_out, steps: int =
     return result
 
 
-def random_like(encoder: StudentEncoder, seed: int) -> StudentEncoder:
-    """The same architecture with fresh random weights (the untrained reference)."""
-    with torch.random.fork_rng():  # leave the caller's random stream where it was
-        torch.manual_seed(seed)
-        return StudentEncoder(encoder.cfg).eval()
-
-
 def main(argv: Optional[Sequence[str]] = None) -> ProbeResult:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="EH-MAM checkpoint (fairseq or plain loop)")
@@ -184,7 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> ProbeResult:
         raise SystemExit(1) from None
     encoders = {"pretrained": encoder}
     if not args.no_random_baseline:
-        encoders["random init"] = random_like(encoder, args.seed)
+        encoders["random init"] = StudentEncoder.with_random_weights(encoder.cfg, args.seed)
     result = probe_encoders(encoders, train, held_out, args.steps, args.seed)
     print(f"probe of {args.checkpoint} on {args.data} ({time.time() - start:.0f} s)")
     print(result.table())

@@ -156,12 +156,13 @@ def test_collapse_guard_stops_training(demo_corpus, tmp_path):
 
 
 def test_pretrained_features_beat_random_weights_on_a_phone_probe(reference_run, demo_corpus):
-    from ehmam.evaluation.probe import load_split, probe_encoders, random_like
+    from ehmam.checkpoints import StudentEncoder
+    from ehmam.evaluation.probe import load_split, probe_encoders
 
     encoder = load_student_encoder(reference_run[0] / "checkpoint_last.pt")
     train = load_split(demo_corpus, "train")
     held_out = tuple(a + b for a, b in zip(load_split(demo_corpus, "valid"), load_split(demo_corpus, "test")))
-    result = probe_encoders({"pretrained": encoder, "random init": random_like(encoder, seed=0)}, train, held_out,
+    result = probe_encoders({"pretrained": encoder, "random init": StudentEncoder.with_random_weights(encoder.cfg, seed=0)}, train, held_out,
                             steps=300)
     print(result.table())
     assert result.best("pretrained") > result.best("random init") + PROBE_MARGIN

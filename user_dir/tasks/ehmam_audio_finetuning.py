@@ -48,7 +48,6 @@ def check_finetuning_model(model_cfg) -> None:
         # fairseq reads the file again to build the model: map it here, only the config is read
         state = read_checkpoint(w2v_path, "model.w2v_path", mmap=True)
     except CheckpointError as err:
-        what = str(err).split(". Fix: ")[0]  # this fix replaces the generic one
-        raise CheckpointError(f"model.w2v_path: {what}. Fix: point model.w2v_path at the pretraining "
+        raise CheckpointError(f"model.w2v_path: {err.problem}. Fix: point model.w2v_path at the pretraining "
                               "run's checkpoint_last.pt (or checkpoint_best.pt)") from err
     refuse_fine_tuned(state, f"model.w2v_path={w2v_path}", "fine-tuning")

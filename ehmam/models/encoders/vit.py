@@ -135,13 +135,15 @@ class ViTOutput:
     """``hidden``: the final layer norm's output, ``B x (1 + M) x D`` with the CLS token first
     when the encoder has one (M = visible patches, or all N); ``layers``: every block's
     output before that norm, the same shape; ``grid``: the patch grid ``(F', T')``;
-    ``visible``: the ``B x M`` patch indices the tokens stand for (None = all, in order)."""
+    ``visible``: the ``B x M`` patch indices the tokens stand for (None = all, in order);
+    ``embedded``: the tokens the first block took (patches with positions, CLS first)."""
 
     hidden: torch.Tensor
     layers: List[torch.Tensor]
     grid: Grid
     visible: Optional[torch.Tensor]
     has_cls: bool
+    embedded: torch.Tensor
 
     @property
     def patches(self) -> torch.Tensor:
@@ -189,10 +191,10 @@ class ViTEncoder(nn.Module):
         return x, grid
 
     def forward(self, images: torch.Tensor, visible: Optional[torch.Tensor] = None) -> ViTOutput:
-        x, grid = self.embed(images, visible)
-        layers = []
+        embedded, grid = self.embed(images, visible)
+        x, layers = embedded, []
         for block in self.blocks:
             x = block(x)
             layers.append(x)
         return ViTOutput(hidden=self.norm(x), layers=layers, grid=grid, visible=visible,
-                         has_cls=self.cls_token is not None)
+                         has_cls=self.cls_token is not None, embedded=embedded)

@@ -255,3 +255,40 @@ def load_weights(module: nn.Module, weights: Dict[str, torch.Tensor], path: Path
             f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
             f"{'...' if len(unexpected) > 5 else ''}"
         )
+
+
+# ---- M2D (fairseq's ``m2d`` model, user_dir/models/m2d.py) ---------------------------------
+
+# Keys the fairseq M2D config adds to M2DConfig's
+M2D_FAIRSEQ_KEYS = ("_name", "seed")
+M2D_PREFIX = "m2d."
+
+
+def holds_m2d(state: dict) -> bool:
+    return (fairseq_config(state) or {}).get("_name") == "m2d"
+
+
+@dataclass(frozen=True)
+class SpectrogramWeights:
+    """What the feature API needs from a spectrogram method's checkpoint: the model config,
+    the online encoder's weights and the mel frames of a training clip."""
+
+    cfg: object
+    encoder: Dict[str, torch.Tensor]
+    training_frames: int
+
+
+def m2d_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
+    """The online encoder of an M2D pretraining checkpoint (its target and predictor stay
+    in the file) and the config, whose front end carries the corpus statistics."""
+    from .data.clips import ClipConfig
+    from .models.m2d import M2DConfig
+
+    try:
+        cfg = config_from_dict(M2DConfig, fairseq_config(state), ignore=M2D_FAIRSEQ_KEYS)
+        clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: its M2D config does not fit this version of ehmam: {err}") from err
+    prefix = M2D_PREFIX + "encoder."
+    encoder = {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    return SpectrogramWeights(cfg, encoder, clip.num_samples // cfg.frontend.hop_length + 1)

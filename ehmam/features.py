@@ -20,10 +20,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import (CheckpointError, StudentEncoder, fairseq_config, holds_ehmam, load_weights,
-                          read_checkpoint, student_weights)
+from .checkpoints import (CheckpointError, StudentEncoder, fairseq_config, holds_ehmam, holds_m2d,
+                          load_weights, m2d_weights, read_checkpoint, student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
 from .models.encoders.vit import ViTEncoder
@@ -335,6 +336,16 @@ def _read_ehmam(state: dict, source: str) -> AudioEncoder:
 register_encoder("EH-MAM", holds_ehmam, _read_ehmam)
 
 
+def _read_m2d(state: dict, source: str) -> AudioEncoder:
+    found = m2d_weights(state, source)
+    vit = ViTEncoder(found.cfg.encoder)
+    load_weights(vit, found.encoder, source)
+    return SpectrogramViTEncoder(LogMelFrontend(found.cfg.frontend), vit, found.training_frames)
+
+
+register_encoder("M2D", holds_m2d, _read_m2d)
+
+
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:
     """The encoder of any ehmam checkpoint (fairseq pretraining, CTC fine-tuned, the plain
     loop; the spectrogram methods as they register), in eval mode on ``device``.
@@ -359,7 +370,9 @@ class SpectrogramViTEncoder(AudioEncoder):
     audio JEPA register readers that build this from their checkpoints.
 
     Chunks hold ``training_frames`` mel frames; they are ``training_frames`` hops apart, so
-    the chunks' mel frames continue one another's grid. Layer 0 is the embedded patches
+    the chunks' mel frames continue one another's grid. A chunk whose mel frames do not fill
+    whole patch columns (the last one of a clip) is padded with zeros, the corpus mean after
+    normalisation, up to the next column, as M2D's ``encode_lms`` does. Layer 0 is the embedded patches
     (with positions), then every block; the last is the final layer norm's output (M2D's
     features). Linear evaluation uses the last layer, as EVAR's M2D config does.
     """
@@ -392,10 +405,12 @@ class SpectrogramViTEncoder(AudioEncoder):
     def num_frames(self, samples: int) -> int:
         if samples <= self.frontend.cfg.n_fft // 2:  # too short for the centred STFT's reflect padding
             return 0
-        return self.frontend.num_frames(samples) // self.patch_time
+        return -(-self.frontend.num_frames(samples) // self.patch_time)
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
-        out = self.vit(self.frontend(chunks))
+        images = self.frontend(chunks)
+        images = F.pad(images, (0, -images.shape[-1] % self.patch_time))
+        out = self.vit(images)
         rows, columns = out.grid
         states = [out.embedded] + out.layers[:-1] + [out.hidden]
         frames = []

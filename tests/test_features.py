@@ -169,16 +169,20 @@ def vit_encoder():
 
 
 def test_vit_frames_concatenate_each_time_steps_frequency_patches(vit_encoder):
-    wav = torch.randn(12_000)  # 76 mel frames: 4 patch columns of 5 frequency rows
+    # 76 mel frames: 4 whole patch columns of 5 frequency rows, and 12 frames that M2D's
+    # encode_lms pads (with zeros, after normalisation) into a fifth column
+    wav = torch.randn(12_000)
     got = vit_encoder.frame_features(wav, 16_000).features[0]
-    assert (vit_encoder.feature_dim, vit_encoder.hop) == (5 * 32, 2560) and got.shape == (4, 160)
-    out = vit_encoder.vit(vit_encoder.frontend(wav[None]))
-    tokens = out.hidden[0, 1:]  # without CLS; patch n = row * 4 + column
-    for column in range(4):
-        expected = torch.cat([tokens[row * 4 + column] for row in range(5)])
+    assert (vit_encoder.feature_dim, vit_encoder.hop) == (5 * 32, 2560) and got.shape == (5, 160)
+    log_mel = vit_encoder.frontend(wav[None])
+    assert log_mel.shape[-1] == 76
+    out = vit_encoder.vit(torch.cat([log_mel, torch.zeros(1, 1, 80, 4)], dim=-1))
+    tokens = out.hidden[0, 1:]  # without CLS; patch n = row * 5 + column
+    for column in range(5):
+        expected = torch.cat([tokens[row * 5 + column] for row in range(5)])
         assert torch.allclose(got[column], expected, atol=1e-5)
     stamps = vit_encoder.frame_features(wav, 16_000).timestamps
-    assert torch.allclose(stamps, (torch.arange(4) * 16 + 7.5).double() / 100)  # centre of 16 mel frames
+    assert torch.allclose(stamps, (torch.arange(5) * 16 + 7.5).double() / 100)  # centre of 16 mel frames
 
 
 def test_vit_long_audio_is_the_concatenation_of_its_chunks(vit_encoder):
@@ -189,7 +193,8 @@ def test_vit_long_audio_is_the_concatenation_of_its_chunks(vit_encoder):
     expected = [vit_encoder.encode_chunks(wav[s: s + vit_encoder.training_samples][None])
                 for s in (0, step, 2 * step)]
     expected = torch.stack([torch.cat([chunk[layer][0] for chunk in expected]) for layer in range(3)])
-    assert got.shape == expected.shape == (3, (40_000 // 160 + 1) // 16, 160)
+    # 96 + 96 + 59 mel frames: 6 + 6 + 4 columns, the last one padded
+    assert got.shape == expected.shape == (3, 16, 160)
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -211,9 +216,11 @@ def test_vit_plugs_into_linear_evaluation_and_hear_unchanged(vit_encoder, tmp_pa
     assert model.repeat == 4 and model.timestamp_embedding_size == 160
     audio = torch.rand(2, 32_000) * 2 - 1
     embeddings, stamps = hear.get_timestamp_embeddings(audio, model)
-    assert embeddings.shape == (2, 12 * 4, 160) and stamps.shape == (2, 48)
-    assert torch.allclose(stamps.diff(dim=1), torch.full((2, 47), 40.0))  # 160 ms columns at 4 points
-    assert stamps[0, 0] == 75 - 60 and stamps[0, -1] <= 2000
+    # 96 + 96 + 9 mel frames: 6 + 6 + 1 (padded) columns
+    assert embeddings.shape == (2, 13 * 4, 160) and stamps.shape == (2, 52)
+    assert torch.allclose(stamps.diff(dim=1), torch.full((2, 51), 40.0))  # 160 ms columns at 4 points
+    # the padded last column is centred at 1995 ms; its 4 points reach 60 ms either side
+    assert stamps[0, 0] == 75 - 60 and stamps[0, -1] == 1995 + 60
     assert torch.equal(embeddings[:, 0], embeddings[:, 3]) and not torch.equal(embeddings[:, 3], embeddings[:, 4])
     assert torch.allclose(hear.get_scene_embeddings(audio, model), embeddings.mean(1), atol=1e-5)
 

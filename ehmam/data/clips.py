@@ -13,12 +13,15 @@ are ``S`` or ``C x S`` (samples on the last axis); leading axes share one draw.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ehmam.data.audio import SAMPLE_RATE
+from ehmam.data.manifest import read_entry_audio, read_manifest
 
 
 @dataclass
@@ -118,3 +121,42 @@ def sample_clip(waveform: torch.Tensor, cfg: ClipConfig, generator: torch.Genera
     if cfg.gain_db > 0:
         clip = random_gain(clip, cfg.gain_db, generator)
     return pad_end(clip, samples)
+
+
+def clip_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for the clip of utterance ``index`` in ``epoch`` of a run seeded ``seed``:
+    the draw depends on these three numbers alone, so a resumed run takes the same clips as
+    an uninterrupted one, whatever the batch order or the data loader's workers."""
+    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+class ManifestClips(torch.utils.data.Dataset):
+    """Training clips of a manifest's audio: item ``i`` is ``(clip, audio_samples)``, a
+    ``cfg.num_samples`` waveform (:func:`sample_clip`: crop, optional roll and gain, zero
+    padding at the end) and how many of its samples are audio.
+
+    Files are read through :func:`ehmam.data.manifest.read_entry_audio`, so a file that went
+    missing, changed rate or length since validation stops with its manifest line named.
+    """
+
+    def __init__(self, manifest_path, cfg: ClipConfig, seed: int):
+        self.manifest = read_manifest(manifest_path)
+        self.cfg = cfg
+        self.seed = seed
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.manifest.entries)
+
+    def path(self, index: int) -> Path:
+        return self.manifest.audio_path(self.manifest.entries[index])
+
+    def __getitem__(self, index: int):
+        entry = self.manifest.entries[index]
+        audio = torch.from_numpy(read_entry_audio(self.manifest, entry, self.cfg.sample_rate))
+        generator = torch.Generator().manual_seed(clip_seed(self.seed, self.epoch, index))
+        return sample_clip(audio, self.cfg, generator), min(audio.shape[-1], self.cfg.num_samples)

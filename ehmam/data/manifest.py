@@ -196,6 +196,7 @@ def validate_manifest(
     label_paths: Iterable[Path | str] = (),
     check_audio: bool = True,
     label_symbols: Optional[Collection[str]] = None,
+    refuse_short: Optional[str] = None,
 ) -> ManifestReport:
     """Check a manifest, its audio headers and its label files; raise on any problem.
 
@@ -207,6 +208,8 @@ def validate_manifest(
             rate, sample count). Costs one header read per file.
         label_symbols: the label dictionary's symbols; every space-separated token of every
             label line must be one of them. Empty label lines are logged as a warning.
+        refuse_short: when set, an entry shorter than ``min_sample_size`` is a problem, not a
+            skip; the string says what the minimum stands for (e.g. "one patch column").
     """
     manifest = read_manifest(path)
     problems = _label_problems(manifest, [Path(p) for p in label_paths], label_symbols)
@@ -218,6 +221,11 @@ def validate_manifest(
             problem = _entry_problem(manifest, entry, sample_rate)
             if problem is not None:
                 problems.append(problem)
+    if refuse_short and min_sample_size:
+        problems += [
+            f"{_where(manifest.path, e.line)}: {manifest.audio_path(e)}: {e.num_samples} samples, fewer than "
+            f"min_sample_size={min_sample_size} ({refuse_short}). Fix: drop the file from the manifest"
+            for e in manifest.entries if e.num_samples < min_sample_size]
     if problems:
         raise ManifestError(problems)
     sizes = [e.num_samples for e in manifest.entries]

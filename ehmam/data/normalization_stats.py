@@ -4,8 +4,9 @@ M2D and MSM-MAE normalise log-mel spectrograms with one mean and one standard de
 over all bins and frames of the training set (M2D Sec. 4.1 "normalized them with a
 dataset statistics"); Audio-MAE does the same for its Kaldi filter bank. This command
 measures them on ``--crops`` random crops (seeded: same seed, same numbers) and prints
-the hydra overrides that put them into the front end's config, so the checkpoint keeps
-them::
+the hydra overrides (``task.norm_mean``, ``task.norm_std``) with which the spectrogram
+pretraining task writes them into the model's front end config, so the checkpoint keeps
+them (left unset, the task measures them itself at start-up)::
 
     python -m ehmam.data.normalization_stats data/demo/train.tsv --crops 10000 --seconds 6 \\
         --seed 0 [--frontend log_mel|kaldi_fbank] [--out stats.json]
@@ -39,6 +40,7 @@ from ehmam.models.frontends.log_mel import (
 )
 
 FRONTENDS = ("log_mel", "kaldi_fbank")
+FRONTEND_NAMES = {LogMelFrontend: "log_mel", KaldiFbankFrontend: "kaldi_fbank"}
 BATCH_SIZE = 64  # crops per log-mel call
 WINDOW_SAMPLES = 400  # 25 ms at 16 kHz: both front ends' analysis window
 
@@ -60,8 +62,8 @@ class NormalizationStats:
     values: int  # bins x frames counted
 
     def overrides(self) -> str:
-        """The hydra overrides that make a model's front end normalise with these."""
-        return f"model.frontend.norm_mean={self.mean:.8g} model.frontend.norm_std={self.std:.8g}"
+        """The hydra overrides that make the spectrogram task normalise with these."""
+        return f"task.norm_mean={self.mean:.8g} task.norm_std={self.std:.8g}"
 
 
 def draw_crops(num_samples: Sequence[int], crops: int, samples: int, generator: torch.Generator) -> List[Crop]:
@@ -117,13 +119,16 @@ def _check_arguments(crops: int, samples: int, seconds: float) -> None:
 
 
 def normalization_stats(
-    manifest_path: Path | str, crops: int, seconds: float, seed: int, frontend: str = "log_mel"
+    manifest_path: Path | str, crops: int, seconds: float, seed: int,
+    frontend: str | LogMelFrontend | KaldiFbankFrontend = "log_mel",
 ) -> NormalizationStats:
     """Mean and population std of the raw features of ``crops`` random crops of ``seconds``
-    from the manifest's files; ``seed`` alone decides the crops."""
-    sample_rate = LogMelConfig().sample_rate
+    from the manifest's files; ``seed`` alone decides the crops. ``frontend``: a name (the
+    paper's geometry) or a front end module (its own geometry)."""
+    features = build_frontend(frontend) if isinstance(frontend, str) else frontend
+    frontend = frontend if isinstance(frontend, str) else FRONTEND_NAMES[type(frontend)]
+    sample_rate = features.cfg.sample_rate
     samples = int(round(seconds * sample_rate))
-    features = build_frontend(frontend)
     _check_arguments(crops, samples, seconds)
     manifest = read_manifest(manifest_path)
     plan = draw_crops([e.num_samples for e in manifest.entries], crops, samples,

@@ -118,7 +118,7 @@ def test_command_prints_overrides_and_writes_json(corpus, tmp_path, capsys):
     assert main([str(corpus / "train.tsv"), "--crops", "8", "--seconds", "0.5", "--seed", "4", "--out", str(out)]) == 0
     stats = normalization_stats(corpus / "train.tsv", crops=8, seconds=0.5, seed=4)
     printed = capsys.readouterr().out
-    assert f"model.frontend.norm_mean={stats.mean:.8g} model.frontend.norm_std={stats.std:.8g}" in printed
+    assert f"task.norm_mean={stats.mean:.8g} task.norm_std={stats.std:.8g}" in printed
     written = json.loads(out.read_text())
     assert (written["mean"], written["std"], written["frontend"]) == (stats.mean, stats.std, "log_mel")
 

@@ -12,23 +12,18 @@ checkpoint afterwards (the removed modules' weights are dropped on the way in), 
 ``layerdrop`` and ``feature_grad_mult`` settings reach our config because fairseq overwrites
 every key of those names in the stored pretraining config.
 """
-import logging
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 from fairseq.dataclass import FairseqDataclass
-from fairseq.models import BaseFairseqModel, register_model
-from omegaconf import II, OmegaConf
+from fairseq.models import register_model
+from omegaconf import II
 
 from ehmam.checkpoints import FAIRSEQ_MODEL_KEYS
-from ehmam.collapse import check_collapse
-from ehmam.configs import config_from_dict
-from ehmam.ema import ema_decay
 from ehmam.models import EhmamConfig, EhmamModel
 from ehmam.models.ehmam import PRETRAINING_ONLY
 
-logger = logging.getLogger(__name__)
+from .teacher_student import TeacherStudentModel, plain_config
 
 
 @dataclass
@@ -51,12 +46,11 @@ class EhmamFairseqConfig(FairseqDataclass, EhmamConfig):
 
 def core_config(cfg) -> EhmamConfig:
     """The plain-PyTorch config inside a fairseq model config (DictConfig or dataclass)."""
-    data = OmegaConf.to_container(OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg, resolve=True)
-    return config_from_dict(EhmamConfig, data, ignore=FAIRSEQ_MODEL_KEYS)
+    return plain_config(cfg, EhmamConfig, FAIRSEQ_MODEL_KEYS)
 
 
 @register_model("ehmam", dataclass=EhmamFairseqConfig)
-class EhmamFairseqModel(BaseFairseqModel):
+class EhmamFairseqModel(TeacherStudentModel):
     def __init__(self, cfg: EhmamFairseqConfig):
         super().__init__()
         if cfg.easy_to_hard_updates <= 0:
@@ -68,64 +62,23 @@ class EhmamFairseqModel(BaseFairseqModel):
             raise ValueError(f"model.encoder_embed_dim={cfg.encoder_embed_dim} differs from "
                              f"model.encoder.embed_dim={self.ehmam.cfg.encoder.embed_dim}: leave "
                              "encoder_embed_dim unset, it follows encoder.embed_dim")
-        self.num_updates = 0
-        # updates the teacher has followed; a buffer so that it is saved and restored with it
-        self.register_buffer("teacher_updates", torch.zeros((), dtype=torch.long))
-        self._mask_generator = None
-        self._restored_generator_state = None
 
     @classmethod
     def build_model(cls, cfg, task=None):
         return cls(cfg)
 
-    # -- training progress --------------------------------------------------------------
+    @property
+    def core(self) -> EhmamModel:
+        return self.ehmam
 
-    def set_num_updates(self, num_updates: int) -> None:
-        """Called by the task before every forward with the updates done so far. The EMA step
-        for update n happens here, lazily, at the start of update n + 1 (once per update,
-        whatever update_freq is); a resumed run's buffer says which steps it already took."""
-        super().set_num_updates(num_updates)
-        if self.training and not self.ehmam.pretraining_removed and num_updates > int(self.teacher_updates):
-            self.ehmam.update_teacher(num_updates)
-            self.teacher_updates.fill_(num_updates)
-        self.num_updates = num_updates
+    @property
+    def teacher_active(self) -> bool:
+        return not self.ehmam.pretraining_removed
 
     @property
     def progress(self) -> float:
+        """t / T of easy-to-hard masking."""
         return self.num_updates / self.cfg.easy_to_hard_updates
-
-    @property
-    def ema_decay(self) -> float:
-        """The decay of the teacher's latest EMA step."""
-        return ema_decay(int(self.teacher_updates), self.ehmam.cfg.ema)
-
-    # -- masking randomness -------------------------------------------------------------
-
-    def mask_generator(self, device: torch.device) -> torch.Generator:
-        """Training masks come from one generator per run (state saved in checkpoints);
-        validation masks from a fresh one per batch, so validation never shifts training."""
-        if not self.training:
-            return torch.Generator(device=device).manual_seed(self.cfg.seed)
-        if self._mask_generator is None or self._mask_generator.device != device:
-            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-            generator = torch.Generator(device=device).manual_seed(self.cfg.seed + 1_000_003 * rank)
-            if self._restored_generator_state is not None:
-                try:
-                    generator.set_state(self._restored_generator_state)
-                except RuntimeError:
-                    logger.warning("the checkpoint's masking generator state is from another device "
-                                   "type; masks are reseeded, so this run will not replay the saved one")
-                self._restored_generator_state = None
-            self._mask_generator = generator
-        return self._mask_generator
-
-    def get_extra_state(self):
-        state = self._mask_generator.get_state() if self._mask_generator is not None else self._restored_generator_state
-        return {"mask_generator": state}
-
-    def set_extra_state(self, state):
-        self._restored_generator_state = state.get("mask_generator")
-        self._mask_generator = None
 
     # -- fine-tuning through fairseq's wav2vec_ctc -----------------------------------------
 
@@ -164,8 +117,6 @@ class EhmamFairseqModel(BaseFairseqModel):
 
     def forward(self, source, padding_mask=None, **unused):
         out = self.ehmam(source, padding_mask, self.progress, self.mask_generator(source.device))
-        if self.training:
-            check_collapse(self.num_updates, float(out.target_std), float(out.prediction_std),
-                           self.ehmam.cfg.collapse)
+        self.check_collapse(float(out.target_std), float(out.prediction_std))
         return out
 

@@ -83,6 +83,10 @@ class TrainingRunTask:
 
     # -- a split is checked before fairseq reads it ------------------------------------
 
+    # set by a task that refuses audio shorter than min_sample_size instead of skipping it
+    # (fairseq's audio tasks skip): what the minimum stands for, for the error message
+    refuse_short: Optional[str] = None
+
     def label_symbols(self) -> Optional[Sequence[str]]:
         """The symbols every label token must be one of; None: labels are not checked."""
         return None
@@ -114,6 +118,7 @@ class TrainingRunTask:
                 label_paths=[f"{stem}.{labels}"] if labels else (),
                 check_audio=self.cfg.validate_audio,
                 label_symbols=self.label_symbols() if labels else None,
+                refuse_short=self.refuse_short,
             )
             logger.info("validated %s", report.summary())
         self._validated_splits = self._validated_splits | {split}
@@ -151,9 +156,12 @@ class TrainingRunTask:
         described = []
         for split in splits:
             dataset = self.datasets.get(split)
-            while dataset is not None and not hasattr(dataset, "fnames"):  # wrappers: crops, targets
-                dataset = getattr(dataset, "dataset", None)
+            while dataset is not None and not hasattr(dataset, "fnames") and not hasattr(dataset, "file_path"):
+                dataset = getattr(dataset, "dataset", None)  # wrappers: crops, targets
             if dataset is None:
+                continue
+            if hasattr(dataset, "file_path"):
+                described.append(f"{split}: " + ", ".join(dataset.file_path(i) for i in ids))
                 continue
             names = []
             for i in ids:

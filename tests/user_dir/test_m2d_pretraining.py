@@ -1,0 +1,160 @@
+"""M2D through fairseq-hydra-train with examples/m2d/config/tiny_cpu.yaml: it trains, the
+loss falls, validation runs, the normalisation statistics are measured and stored, a resumed
+run replays the uninterrupted one exactly, the checkpoint serves the feature API, and bad
+audio stops the run with the file named."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ehmam.checkpoints import fairseq_config, read_checkpoint
+from ehmam.collapse import RepresentationCollapseError
+from ehmam.data.normalization_stats import normalization_stats
+from ehmam.ema import ema_decay
+from ehmam.features import SpectrogramViTEncoder, load_encoder
+from ehmam.models.m2d import tiny_m2d_config
+from scripts.plot_pretraining import read_fairseq_log
+from tests.user_dir.fairseq_runs import REPO, copy_corpus, hydra_train
+
+CONFIG_DIR = REPO / "examples/m2d/config"
+UPDATES = 200  # 40 utterances at 8 per batch: 5 updates per epoch
+LOGGED = ("loss", "target_std", "prediction_std", "ema_decay")
+
+
+def train(data, save_dir, *overrides, **kwargs):
+    return hydra_train(CONFIG_DIR, "tiny_cpu", data, save_dir, "common.log_interval=1",
+                       "task.norm_crops=64", *overrides, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference_run(demo_corpus, tmp_path_factory):
+    """UPDATES uninterrupted updates, a checkpoint (and validation) every 50, all kept."""
+    save_dir = tmp_path_factory.mktemp("m2d_reference") / "ckpt"
+    log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}", "model.ema.anneal_updates=200",
+                "checkpoint.save_interval_updates=50", "checkpoint.keep_interval_updates=-1",
+                "dataset.validate_interval_updates=50")
+    return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def test_trains_the_loss_falls_and_validation_runs(reference_run):
+    save_dir, log, records = reference_run
+    assert "model: M2DFairseqModel" in log and "criterion: SpectrogramPretrainingCriterion" in log
+    train_records = records["train_inner"]
+    assert [int(r["num_updates"]) for r in train_records] == list(range(1, UPDATES + 1))
+    assert all(math.isfinite(r[key]) for r in train_records for key in LOGGED)
+    first, last = mean(r["loss"] for r in train_records[:10]), mean(r["loss"] for r in train_records[-20:])
+    print(f"M2D loss (2 - 2 cos): first 10 updates {first:.4f}, last 20 {last:.4f}")
+    assert last < 0.8 * first
+    ema = replace(tiny_m2d_config().ema, anneal_updates=200)
+    for r in train_records:  # the decay of update u is the schedule's after u - 1 target steps
+        assert r["ema_decay"] == pytest.approx(ema_decay(int(r["num_updates"]) - 1, ema), abs=1e-6)
+    # validation every 50 updates (and at each 5-update epoch's end)
+    valid = {int(r["num_updates"]): r["loss"] for r in records["valid"]}
+    assert {50, 100, 150, 200} <= set(valid) and all(math.isfinite(v) for v in valid.values())
+    assert valid[200] < 0.8 * valid[min(valid)]
+    # both groups of the composite optimizer step, with the same schedule
+    assert all(r["lr_default"] == r["lr_no_decay"] for r in train_records)
+
+
+def test_statistics_are_measured_logged_and_stored(reference_run, demo_corpus):
+    save_dir, log, _ = reference_run
+    expected = normalization_stats(demo_corpus / "train.tsv", 64, 51_040 / 16_000, seed=1)
+    assert f"mean {expected.mean:.8g}, std {expected.std:.8g}" in log
+    frontend = fairseq_config(read_checkpoint(save_dir / "checkpoint_last.pt"))["frontend"]
+    assert frontend["norm_mean"] == pytest.approx(expected.mean) and frontend["norm_std"] == pytest.approx(expected.std)
+
+
+def test_given_statistics_are_used_as_they_are(demo_corpus, tmp_path):
+    save_dir = tmp_path / "ckpt"
+    log = train(demo_corpus, save_dir, "optimization.max_update=2", "task.norm_mean=-7.5", "task.norm_std=4.25")
+    assert "measuring them" not in log
+    frontend = fairseq_config(read_checkpoint(save_dir / "checkpoint_last.pt"))["frontend"]
+    assert (frontend["norm_mean"], frontend["norm_std"]) == (-7.5, 4.25)
+    log = train(demo_corpus, tmp_path / "other", "optimization.max_update=2", "task.norm_mean=-7.5",
+                expect_success=False)
+    assert "set both" in log
+
+
+def test_a_resumed_run_replays_the_uninterrupted_one(reference_run, demo_corpus, tmp_path):
+    """Stop after update 100 of a 200-update run (the schedules keep the run's length),
+    resume to 200: every logged number of updates 101-200, and every weight at the end,
+    equals the uninterrupted run's."""
+    reference_dir, _, reference = reference_run
+    save_dir = tmp_path / "ckpt"
+    pinned = ("model.ema.anneal_updates=200", "checkpoint.save_interval_updates=50",
+              "dataset.validate_interval_updates=50",
+              *(f"+optimizer.groups.{group}.lr_scheduler.max_update={UPDATES}" for group in ("default", "no_decay")))
+    train(demo_corpus, save_dir, "optimization.max_update=100", *pinned)
+    log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}", *pinned)
+    assert "checkpoint_last.pt (epoch 26 @ 100 updates)" in log  # resumed across an epoch boundary
+    resumed = read_fairseq_log(save_dir / "hydra/hydra_train.log")["train_inner"]
+    resumed = {int(r["num_updates"]): r for r in resumed if int(r["num_updates"]) > 100}
+    expected = {int(r["num_updates"]): r for r in reference["train_inner"] if int(r["num_updates"]) > 100}
+    assert sorted(resumed) == sorted(expected) == list(range(101, UPDATES + 1))
+    for update, record in expected.items():
+        for key in (*LOGGED, "lr_default", "lr_no_decay"):
+            assert resumed[update][key] == record[key], (update, key)
+    ours, theirs = (read_checkpoint(d / "checkpoint_last.pt")["model"] for d in (save_dir, reference_dir))
+    assert ours.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        if name == "_extra_state":
+            assert torch.equal(ours[name]["mask_generator"], tensor["mask_generator"])
+        else:
+            assert torch.equal(ours[name], tensor), name  # online, predictor, target, EMA count
+
+
+def test_the_checkpoint_serves_the_feature_api(reference_run):
+    save_dir, _, _ = reference_run
+    encoder = load_encoder(save_dir / "checkpoint_last.pt")
+    assert isinstance(encoder, SpectrogramViTEncoder)
+    assert (encoder.feature_dim, encoder.hop, encoder.training_frames) == (5 * 64, 16 * 160, 320)
+    # 7 s: chunks of 320 mel frames (3.2 s) -> 20 + 20 + 4 columns of 160 ms
+    frames = encoder.frame_features(torch.randn(7 * 16_000) * 0.1, 16_000)
+    assert frames.features.shape == (1, 44, 320)
+    state = read_checkpoint(save_dir / "checkpoint_last.pt")
+    weights = {k[len("m2d.encoder."):]: v for k, v in state["model"].items() if k.startswith("m2d.encoder.")}
+    assert all(torch.equal(encoder.vit.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_the_base_recipe_runs_through_fairseq(demo_corpus, tmp_path):
+    """examples/m2d/config/base.yaml as fairseq reads it, shrunk to a CPU: its optimizer
+    groups, schedule and task settings are accepted and train."""
+    log = hydra_train(CONFIG_DIR, "base", demo_corpus, tmp_path / "ckpt", "common.cpu=true", "common.fp16=false",
+                      "common.fp16_no_flatten_grads=false", "distributed_training.distributed_world_size=1",
+                      "dataset.batch_size=2", "dataset.num_workers=0", "optimization.max_update=2",
+                      "task.norm_crops=16", "++model.encoder.embed_dim=32", "++model.encoder.depth=1",
+                      "++model.encoder.heads=2", "++model.predictor.embed_dim=32", "++model.predictor.depth=1",
+                      "common.log_interval=1")
+    assert "Group : default" in log and "'weight_decay': 0.05" in log and "'weight_decay': 0.0," in log
+    assert "num_updates: 2 >= max_update: 2" in log
+
+
+def test_short_wrong_rate_and_unreadable_audio_stop_the_run_with_the_file_named(demo_corpus, tmp_path):
+    data = copy_corpus(demo_corpus, tmp_path / "data")
+    lines = (data / "train.tsv").read_text().splitlines()
+    short, slow, broken = (lines[i].split("\t")[0] for i in (2, 3, 4))
+    sf.write(data / short, np.zeros(1000), 16_000, subtype="PCM_16")
+    sf.write(data / slow, np.zeros(16_000), 8_000, subtype="PCM_16")
+    (data / broken).write_bytes(b"not a wav file")
+    sizes = {short: 1000, slow: 16_000}
+    (data / "train.tsv").write_text("\n".join(
+        [lines[0]] + [f"{p}\t{sizes.get(p, n)}" for p, n in (line.split("\t") for line in lines[1:])]) + "\n")
+    log = train(data, tmp_path / "ckpt", "optimization.max_update=2", expect_success=False)
+    assert "ManifestError" in log
+    assert f"train.tsv:3: {data / short}: 1000 samples, fewer than min_sample_size=2400 (one patch column" in log
+    assert f"train.tsv:4: {data / slow}" in log and "8000 Hz" in log
+    assert f"train.tsv:5: {data / broken}" in log
+
+
+def test_the_collapse_guard_stops_a_collapsed_run(demo_corpus, tmp_path):
+    log = train(demo_corpus, tmp_path / "ckpt", "optimization.max_update=5", "model.collapse.warmup_updates=2",
+                "model.collapse.min_target_std=100", expect_success=False)
+    assert RepresentationCollapseError.__name__ in log and "representation collapse at update 2" in log

@@ -292,3 +292,20 @@ def m2d_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
     prefix = M2D_PREFIX + "encoder."
     encoder = {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
     return SpectrogramWeights(cfg, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+
+
+def load_m2d_model(path: PathLike, what: str = "loading an M2D model"):
+    """The whole :class:`~ehmam.models.m2d.M2DModel` of an M2D pretraining checkpoint (online
+    encoder, predictor and target), in eval mode: for figures and analyses of training."""
+    from .models.m2d import M2DModel
+
+    state = read_checkpoint(path, what)
+    if not holds_m2d(state):
+        name = (fairseq_config(state) or {}).get("_name")
+        raise CheckpointError(f"{path}: holds {f'a fairseq {name!r} model' if name else 'no fairseq model'}, "
+                              "not an M2D one", "pass a checkpoint of examples/m2d/config's recipes")
+    found = m2d_weights(state, str(path))
+    model = M2DModel(found.cfg)
+    weights = {k[len(M2D_PREFIX):]: v for k, v in state["model"].items() if k.startswith(M2D_PREFIX)}
+    load_weights(model, weights, path)
+    return model.eval()

@@ -2,15 +2,15 @@
 # The README's linear-evaluation table: generate the four tasks (manifests/make_audio_tasks.py),
 # evaluate each checkpoint given, and the first one's architecture with random weights, on each
 # task (EVAR's protocol, ehmam.evaluation.linear: mean ± 95 % CI over 5 seeded runs), then print
-# the markdown summary. Results: outputs/linear/results.csv (started afresh).
-#   bash scripts/linear_evaluation.sh [CHECKPOINT NAME]...
+# the markdown summary. Results: $OUT/results.csv (started afresh; OUT=outputs/linear by default).
+#   [OUT=outputs/m2d_linear] bash scripts/linear_evaluation.sh [CHECKPOINT NAME]...
 # Default: checkpoints/demo/checkpoint_last.pt "EH-MAM demo". The README's table adds
 #   checkpoints/demo_2000/checkpoint_last.pt "EH-MAM demo, 2000 updates" (pretrained as it says).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -eq 0 ]; then set -- checkpoints/demo/checkpoint_last.pt "EH-MAM demo"; fi
 if [ $(( $# % 2 )) -ne 0 ]; then echo "usage: $0 [CHECKPOINT NAME]..." >&2; exit 2; fi
-out=outputs/linear
+out=${OUT:-outputs/linear}
 .venv/bin/python manifests/make_audio_tasks.py all --out data/tasks
 rm -f "$out/results.csv"
 evaluate() {  # checkpoint name task [--random-init]

@@ -3,13 +3,15 @@
 
     python scripts/plot_pretraining.py outputs/demo/hydra_train.log --out outputs/demo/learning_curves.png
 
-Four panels against the update: the loss and its reconstruction term (train and valid),
-the ranking loss with the loss predictor's pairwise ranking accuracy, the selective share
-of the mask with the EMA decay, and the target / prediction spread the collapse guard
-watches. A resumed run appends to the same log; the last record of an update wins.
+EH-MAM, four panels against the update: the loss and its reconstruction term (train and
+valid), the ranking loss with the loss predictor's pairwise ranking accuracy, the selective
+share of the mask with the EMA decay, and the target / prediction spread the collapse guard
+watches. A spectrogram method's run (M2D; criterion ``spectrogram_pretraining``), three: the
+loss (train and valid), the EMA decay with the learning rate, and the same spreads. A resumed
+run appends to the same log; the last record of an update wins.
 
-A log without EH-MAM pretraining records (a CTC fine-tuning log: scripts/plot_finetuning.py
-plots those) is refused with exit status 1 instead of drawing empty panels.
+A log without pretraining records (a CTC fine-tuning log: scripts/plot_finetuning.py plots
+those) is refused with exit status 1 instead of drawing empty panels.
 """
 
 import argparse
@@ -31,6 +33,7 @@ from scripts.figures import save_figure  # noqa: E402
 
 RECORD = re.compile(r"\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
 PRETRAINING_KEYS = ("reconstruction", "ranking", "selective_share")  # logged by ehmam's criterion only
+SPREAD_KEYS = ("target_std", "prediction_std")  # logged by every teacher-student criterion
 FINETUNING_KEYS = ("uer", "wer")  # logged by fairseq's ctc criterion at validation
 
 
@@ -60,10 +63,13 @@ def read_fairseq_log(path: Path) -> Dict[str, List[dict]]:
 
 
 def log_kind(log: Dict[str, List[dict]]) -> str:
-    """``"pretraining"`` (EH-MAM's losses), ``"finetuning"`` (validation UER/WER) or ``"unknown"``."""
+    """``"pretraining"`` (EH-MAM's losses), ``"spectrogram"`` (a spectrogram method's run),
+    ``"finetuning"`` (validation UER/WER) or ``"unknown"``."""
     records = log["train_inner"] + log["valid"]
     if any(key in r for r in records for key in PRETRAINING_KEYS):
         return "pretraining"
+    if any(key in r for r in records for key in SPREAD_KEYS):
+        return "spectrogram"
     if any(key in r for r in log["valid"] for key in FINETUNING_KEYS):
         return "finetuning"
     return "unknown"
@@ -78,19 +84,49 @@ def check_pretraining_log(log: Dict[str, List[dict]], path: Path) -> None:
     if not log["train_inner"]:
         raise ValueError(f"{path}: no [train_inner] records to draw (only validations: the run had fewer "
                          "updates than common.log_interval?). Fix: train with a smaller common.log_interval")
-    if kind != "pretraining":
-        raise ValueError(f"{path}: no EH-MAM pretraining records (none of {', '.join(PRETRAINING_KEYS)} is "
-                         "logged). Fix: pass the hydra_train.log of an EH-MAM pretraining run "
-                         "(task ehmam_audio_pretraining, criterion ehmam)")
+    if kind not in ("pretraining", "spectrogram"):
+        raise ValueError(f"{path}: no pretraining records (none of {', '.join(PRETRAINING_KEYS + SPREAD_KEYS)} "
+                         "is logged). Fix: pass the hydra_train.log of a pretraining run (criterion ehmam or "
+                         "spectrogram_pretraining)")
+
+
+def series(records, key):
+    points = [(r["num_updates"], r[key]) for r in records if isinstance(r.get(key), float)]
+    return [u for u, _ in points], [v for _, v in points]
+
+
+def plot_spectrogram_run(log: Dict[str, List[dict]], out: Path, title: str) -> None:
+    train, valid = log["train_inner"], log["valid"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True)
+    ax = axes[0]
+    ax.plot(*series(train, "loss"), color="tab:blue", label="train loss")
+    if valid:
+        ax.plot(*series(valid, "loss"), "o-", color="tab:orange", markersize=3, label="valid loss")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.plot(*series(train, "ema_decay"), color="black", label="EMA decay")
+    ax.set_ylabel("EMA decay")
+    twin = ax.twinx()
+    rates = sorted({k for r in train for k in r if k == "lr" or k.startswith("lr_")})
+    for key in rates[:1]:  # the composite optimizer logs one rate per group, on one schedule
+        twin.plot(*series(train, key), color="tab:green", label="learning rate")
+    twin.set_ylabel("learning rate")
+    ax.legend(loc="upper left", fontsize=8)
+    twin.legend(loc="lower right", fontsize=8)
+    ax = axes[2]
+    ax.plot(*series(train, "target_std"), label="target std")
+    ax.plot(*series(train, "prediction_std"), label="prediction std")
+    ax.set_ylabel("std over predicted patches")
+    ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("update")
+    fig.suptitle(title)
+    save_figure(fig, out, dpi=110)
 
 
 def plot(log: Dict[str, List[dict]], out: Path, title: str) -> None:
     train, valid = log["train_inner"], log["valid"]
-
-    def series(records, key):
-        points = [(r["num_updates"], r[key]) for r in records if isinstance(r.get(key), float)]
-        return [u for u, _ in points], [v for _, v in points]
-
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     ax = axes[0, 0]
     for key, style in (("loss", "-"), ("reconstruction", "--")):
@@ -144,7 +180,10 @@ def main(argv=None):
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
+    if log_kind(log) == "spectrogram":
+        plot_spectrogram_run(log, args.out, f"spectrogram pretraining (M2D), run {args.log.parent.name}")
+    else:
+        plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
     first, last = log["train_inner"][0], log["train_inner"][-1]
     print(f"updates {int(first['num_updates'])}..{int(last['num_updates'])}: "
           f"loss {first['loss']:.4f} -> {last['loss']:.4f}; wrote {args.out}")

@@ -30,6 +30,7 @@ from typing import Iterator, List, Sequence
 
 import torch
 
+from ehmam.data.audio import AudioError
 from ehmam.data.clips import crop_start, pad_end
 from ehmam.data.manifest import Manifest, read_entry_audio, read_manifest
 from ehmam.models.frontends.log_mel import (
@@ -78,7 +79,12 @@ def crop_audio(manifest: Manifest, plan: Sequence[Crop], samples: int, sample_ra
     loaded, wav = None, None
     for crop in sorted(plan, key=lambda c: (c.entry, c.start)):
         if crop.entry != loaded:
-            loaded, wav = crop.entry, torch.from_numpy(read_entry_audio(manifest, manifest.entries[crop.entry], sample_rate))
+            entry = manifest.entries[crop.entry]
+            loaded, wav = crop.entry, torch.from_numpy(read_entry_audio(manifest, entry, sample_rate))
+            if not bool(torch.isfinite(wav).all()):
+                raise AudioError(f"{manifest.path}:{entry.line}: {manifest.audio_path(entry)}: NaN or infinite samples "
+                                 "(a float WAV written from a diverged process?). Fix: regenerate the file or drop it "
+                                 "from the manifest")
         audio = wav[crop.start:crop.start + samples]
         yield pad_end(audio, samples), audio.shape[0]
 

@@ -4,10 +4,11 @@ nttcslab/m2d): two networks see complementary patch sets of one log-mel spectrog
 - The online network encodes the **visible** patches (ViT-B) and its predictor (MAE's
   decoder, 8 blocks of width 512 with mask tokens, projected to 768) predicts the
   representations of the masked ones (Sec. 3, Fig. 1).
-- The target network is an EMA copy of the online encoder's blocks and final norm that
-  encodes **only the masked patches**. It shares the patch embedding, the fixed positions
-  and the CLS token with the online encoder, as in nttcslab/m2d, whose target has its own
-  blocks and norm only. Its outputs are standardised over features (Sec. 3, "for
+- The target network is an EMA of the online encoder's blocks and final norm that encodes
+  **only the masked patches**. It shares the patch embedding, the fixed positions and the
+  CLS token with the online encoder, as in nttcslab/m2d, whose target has its own blocks
+  and norm only (initialised on their own there; ``target_init="copy"`` starts from the
+  online weights instead). Its outputs are standardised over features (Sec. 3, "for
   stabilizing the training").
 - The loss (Eq. 2) is the MSE of l2-normalised prediction and target, ``2 - 2 cos``,
   averaged over masked patches.
@@ -32,8 +33,11 @@ from ..collapse import CollapseGuardConfig, feature_std
 from ..ema import EmaConfig, EmaTeacher, ema_decay
 from ..masking.patches import PatchMask, unstructured_mask
 from .decoders.mae import MaeDecoder, MaeDecoderConfig
-from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens
+from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens, init_transformer_weights
 from .frontends.log_mel import LogMelConfig, LogMelFrontend
+
+
+TARGET_INITS = ("independent", "copy")
 
 
 def m2d_predictor() -> MaeDecoderConfig:
@@ -57,6 +61,10 @@ class M2DConfig:
                                                              anneal_updates=300_000))
     # True: the target encodes all patches (M2D_D2ViT, the conventional variant)
     target_sees_all: bool = False
+    # the target's starting weights: "independent", a fresh initialisation of its own, as
+    # nttcslab/m2d's target_blocks (the EMA then pulls them to the online encoder's);
+    # "copy", the online encoder's (BYOL, data2vec)
+    target_init: str = "independent"
     # the target tokens' standardisation: (z - mean) / sqrt(var + eps) over features
     target_eps: float = 1e-6
     # floors on the spread of targets and predictions over masked patches
@@ -67,6 +75,8 @@ class M2DConfig:
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio={self.mask_ratio}: M2D needs masked patches for the target "
                              "and visible ones for the online encoder, so a share in (0, 1)")
+        if self.target_init not in TARGET_INITS:
+            raise ValueError(f"target_init={self.target_init!r}: expected one of {TARGET_INITS}")
         if self.frontend.n_mels % self.encoder.patch_size[0]:
             raise ValueError(f"frontend.n_mels={self.frontend.n_mels} is not a multiple of the patch "
                              f"height {self.encoder.patch_size[0]}: the top bins would be dropped")
@@ -79,7 +89,7 @@ def tiny_m2d_config(**overrides) -> M2DConfig:
     cfg = dict(
         encoder=ViTConfig(embed_dim=64, depth=4, heads=4),
         predictor=MaeDecoderConfig(embed_dim=32, depth=2, heads=4, attention="global"),
-        ema=EmaConfig(decay_start=0.99, decay_end=0.999, anneal_updates=300),
+        ema=EmaConfig(decay_start=0.99, decay_end=0.999, anneal_updates=3000),
         collapse=CollapseGuardConfig(min_target_std=0.1, min_prediction_std=0.01, warmup_updates=100),
     )
     cfg.update(overrides)
@@ -143,6 +153,8 @@ class M2DModel(nn.Module):
         dim = cfg.encoder.embed_dim
         self.predictor = MaeDecoder(dim, dim, cfg.predictor)
         self.target = EmaTeacher(self.ema_student())
+        if cfg.target_init == "independent":
+            self.target.model.apply(init_transformer_weights)
 
     def ema_student(self) -> nn.ModuleDict:
         """What the target copies: the online encoder's blocks and final norm (the patch

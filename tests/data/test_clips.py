@@ -153,3 +153,48 @@ def test_sample_clip_crops_long_audio_and_refuses_empty_audio():
         sample_clip(torch.zeros(0), ClipConfig(samples=400), g)
     with pytest.raises(ValueError, match="at least 1 sample"):
         random_crop(positions(10), 0, g)
+
+
+# ---- clips of a manifest, as the spectrogram pretraining task draws them ------------------
+
+from ehmam.data.audio import AudioError  # noqa: E402
+from ehmam.data.clips import ManifestClips, clip_seed  # noqa: E402
+from ehmam.data.manifest import read_entry_audio, read_manifest  # noqa: E402
+
+
+def test_manifest_clips_are_slices_of_the_file_decided_by_seed_epoch_and_index(demo_corpus):
+    cfg = ClipConfig(seconds=None, samples=40_000)
+    clips = ManifestClips(demo_corpus / "train.tsv", cfg, seed=5)
+    manifest = read_manifest(demo_corpus / "train.tsv")
+    for index in (0, 7):
+        clip, audio_samples = clips[index]
+        wav = torch.from_numpy(read_entry_audio(manifest, manifest.entries[index]))
+        assert clip.shape == (40_000,) and audio_samples == min(len(wav), 40_000)
+        if len(wav) >= 40_000:  # a slice at some start
+            candidates = torch.nonzero(wav[:len(wav) - 40_000 + 1] == clip[0]).flatten().tolist()
+            starts = [s for s in candidates if torch.equal(wav[s:s + 40_000], clip)]
+            assert starts
+        else:  # the whole file, zero padded at the end
+            assert torch.equal(clip[:len(wav)], wav) and not clip[len(wav):].any()
+    again = ManifestClips(demo_corpus / "train.tsv", cfg, seed=5)
+    long = next(i for i, e in enumerate(manifest.entries) if e.num_samples > 48_000)
+    assert torch.equal(clips[long][0], again[long][0])  # a fresh dataset replays it
+    first = clips[long][0]
+    clips.set_epoch(2)
+    assert not torch.equal(clips[long][0], first)  # another epoch, another crop
+    assert not torch.equal(ManifestClips(demo_corpus / "train.tsv", cfg, seed=6)[long][0], first)
+
+
+def test_clip_seeds_differ_for_every_component():
+    seeds = {clip_seed(s, e, i) for s in range(3) for e in range(3) for i in range(50)}
+    assert len(seeds) == 3 * 3 * 50 and all(0 <= s < 2 ** 63 for s in seeds)
+
+
+def test_a_file_changed_since_validation_stops_with_its_line(demo_corpus, tmp_path):
+    from tests.user_dir.fairseq_runs import copy_corpus
+
+    data = copy_corpus(demo_corpus, tmp_path / "data")
+    clips = ManifestClips(data / "valid.tsv", ClipConfig(), seed=0)
+    clips.path(1).unlink()
+    with pytest.raises(AudioError, match=rf"valid\.tsv:3: {clips.path(1)}: audio file does not exist"):
+        clips[1]

@@ -177,3 +177,17 @@ def test_a_base_encoder_has_vit_b_size():
     assert count == expected and 85e6 < count < 87e6
     # predictor: 8 blocks of width 512, projected back to 768
     assert len(model.predictor.blocks) == 8 and model.predictor.head.out_features == 768
+
+
+def test_the_target_starts_on_its_own_weights_or_as_a_copy():
+    independent, copied = tiny_model(), tiny_model(target_init="copy")
+    online = {**{f"blocks.{k}": v for k, v in independent.encoder.blocks.state_dict().items()}}
+    target = independent.target.model.state_dict()
+    qkv = "blocks.0.attn.qkv.weight"
+    assert not torch.equal(target[qkv], online[qkv])  # nttcslab/m2d: target_blocks initialised apart
+    assert torch.equal(target["blocks.0.norm1.weight"], torch.ones(64))  # by the same initialiser
+    for name, value in copied.target.model.state_dict().items():
+        source = copied.encoder.blocks if name.startswith("blocks.") else copied.encoder.norm
+        assert torch.equal(value, source.state_dict()[name.split(".", 1)[1]]), name
+    with pytest.raises(ValueError, match="target_init"):
+        tiny_m2d_config(target_init="random")

@@ -60,7 +60,7 @@ def test_a_log_without_pretraining_records_is_refused(tmp_path, capsys):
     log = tmp_path / "hydra_train.log"
     log.write_text(line("train_inner", loss=3.0, num_updates=1) + "\n")
     assert main([str(log), "--out", str(tmp_path / "curves.png")]) == 1
-    assert f"error: {log}: no EH-MAM pretraining records" in capsys.readouterr().err
+    assert f"error: {log}: no pretraining records" in capsys.readouterr().err
 
 
 def test_out_under_a_file_is_refused(tmp_path, capsys):
@@ -69,3 +69,19 @@ def test_out_under_a_file_is_refused(tmp_path, capsys):
     out = log / "curves.png"
     assert main([str(log), "--out", str(out)]) == 1
     assert f"error: --out {out}: {log} is a file" in capsys.readouterr().err
+
+
+def test_a_spectrogram_method_s_log_gets_its_own_panels(tmp_path, capsys):
+    """An M2D run logs loss, spreads, EMA decay and one learning rate per optimizer group."""
+    from scripts.plot_pretraining import log_kind
+
+    log = tmp_path / "hydra_train.log"
+    lines = [line("train_inner", loss=2.0 - u / 10, target_std=0.8, prediction_std=0.4, ema_decay=0.99 + u / 1000,
+                  lr_default=u * 1e-4, lr_no_decay=u * 1e-4, num_updates=u) for u in range(1, 6)]
+    lines.append(line("valid", valid_loss=1.6, valid_target_std=0.8, valid_num_updates=5))
+    log.write_text("\n".join(lines) + "\n")
+    assert log_kind(read_fairseq_log(log)) == "spectrogram"
+    out = tmp_path / "curves.png"
+    assert main([str(log), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "loss 1.9000 -> 1.5000" in capsys.readouterr().out

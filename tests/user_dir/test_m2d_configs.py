@@ -31,13 +31,14 @@ def yaml(name):
     return OmegaConf.load(CONFIGS / name)
 
 
-def model_config(plugin, name, max_update=1000):
-    """The yaml's model block merged into the registered dataclass, as fairseq does."""
+def model_config(plugin, name):
+    """The yaml's model block merged into the registered dataclass, as fairseq does (the
+    EMA's run length resolved against the yaml's optimization.max_update)."""
     m2d, _ = plugin
-    block = yaml(name).model
-    ema = block.get("ema") or {}
-    if OmegaConf.is_interpolation(ema, "anneal_updates"):
-        block.ema.anneal_updates = max_update
+    cfg = yaml(name)
+    block = cfg.model
+    assert OmegaConf.is_interpolation(block.ema, "anneal_updates")  # tau rises over the whole run
+    block.ema.anneal_updates = cfg.optimization.max_update
     schema = OmegaConf.structured(m2d.M2DFairseqConfig(seed=1))
     return m2d.core_config(OmegaConf.merge(schema, block))
 
@@ -55,7 +56,7 @@ def test_tiny_cpu_is_tiny_m2d_config(plugin):
 
 
 def test_base_is_the_papers_model_annealed_over_the_run(plugin):
-    cfg = model_config(plugin, "base.yaml", max_update=293_700)
+    cfg = model_config(plugin, "base.yaml")
     assert cfg == replace(M2DConfig(), ema=replace(M2DConfig().ema, anneal_updates=293_700))
     assert (cfg.encoder.embed_dim, cfg.encoder.depth, cfg.encoder.heads, cfg.encoder.patch_size) == (768, 12, 12, [16, 16])
     assert (cfg.predictor.embed_dim, cfg.predictor.depth, cfg.predictor.heads, cfg.predictor.attention) == (512, 8, 16, "global")
@@ -104,3 +105,15 @@ def test_the_fairseq_config_adds_exactly_the_keys_checkpoint_readers_skip(plugin
     m2d, _ = plugin
     added = {f.name for f in fields(m2d.M2DFairseqConfig)} - {f.name for f in fields(M2DConfig)}
     assert added | {"_name"} == set(M2D_FAIRSEQ_KEYS)
+
+
+def test_biases_and_norms_are_exempt_from_weight_decay_and_nothing_else(plugin):
+    m2d, _ = plugin
+    model = m2d.M2DFairseqModel(OmegaConf.merge(OmegaConf.structured(m2d.M2DFairseqConfig(seed=1)),
+                                                yaml("tiny_cpu.yaml").model, {"ema": {"anneal_updates": 10}}))
+    tagged = {name for name, p in model.named_parameters() if getattr(p, "param_group", None) == "no_decay"}
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert tagged == {name for name, p in model.named_parameters()
+                      if p.requires_grad and (name.endswith(".bias") or "norm" in name.split(".")[-2])}
+    assert "m2d.encoder.cls_token" in trained - tagged and "m2d.predictor.mask_token" in trained - tagged
+    assert not any(name.startswith("m2d.target.") for name in tagged | trained)  # the EMA target never trains

@@ -3,6 +3,7 @@ loss falls, validation runs, the normalisation statistics are measured and store
 run replays the uninterrupted one exactly, the checkpoint serves the feature API, and bad
 audio stops the run with the file named."""
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +34,7 @@ def train(data, save_dir, *overrides, **kwargs):
 def reference_run(demo_corpus, tmp_path_factory):
     """UPDATES uninterrupted updates, a checkpoint (and validation) every 50, all kept."""
     save_dir = tmp_path_factory.mktemp("m2d_reference") / "ckpt"
-    log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}", "model.ema.anneal_updates=200",
+    log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}",
                 "checkpoint.save_interval_updates=50", "checkpoint.keep_interval_updates=-1",
                 "dataset.validate_interval_updates=50")
     return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")
@@ -53,7 +54,7 @@ def test_trains_the_loss_falls_and_validation_runs(reference_run):
     first, last = mean(r["loss"] for r in train_records[:10]), mean(r["loss"] for r in train_records[-20:])
     print(f"M2D loss (2 - 2 cos): first 10 updates {first:.4f}, last 20 {last:.4f}")
     assert last < 0.8 * first
-    ema = replace(tiny_m2d_config().ema, anneal_updates=200)
+    ema = replace(tiny_m2d_config().ema, anneal_updates=UPDATES)  # the run's length
     for r in train_records:  # the decay of update u is the schedule's after u - 1 target steps
         assert r["ema_decay"] == pytest.approx(ema_decay(int(r["num_updates"]) - 1, ema), abs=1e-6)
     # validation every 50 updates (and at each 5-update epoch's end)
@@ -89,7 +90,7 @@ def test_a_resumed_run_replays_the_uninterrupted_one(reference_run, demo_corpus,
     equals the uninterrupted run's."""
     reference_dir, _, reference = reference_run
     save_dir = tmp_path / "ckpt"
-    pinned = ("model.ema.anneal_updates=200", "checkpoint.save_interval_updates=50",
+    pinned = (f"model.ema.anneal_updates={UPDATES}", "checkpoint.save_interval_updates=50",
               "dataset.validate_interval_updates=50",
               *(f"+optimizer.groups.{group}.lr_scheduler.max_update={UPDATES}" for group in ("default", "no_decay")))
     train(demo_corpus, save_dir, "optimization.max_update=100", *pinned)
@@ -158,3 +159,19 @@ def test_the_collapse_guard_stops_a_collapsed_run(demo_corpus, tmp_path):
     log = train(demo_corpus, tmp_path / "ckpt", "optimization.max_update=5", "model.collapse.warmup_updates=2",
                 "model.collapse.min_target_std=100", expect_success=False)
     assert RepresentationCollapseError.__name__ in log and "representation collapse at update 2" in log
+
+
+def test_nan_audio_stops_the_statistics_and_the_training_with_the_file_named(demo_corpus, tmp_path):
+    data = copy_corpus(demo_corpus, tmp_path / "data")
+    manifest = (data / "train.tsv").read_text().splitlines()
+    path = data / manifest[6].split("\t")[0]  # line 7
+    wav, rate = sf.read(str(path), dtype="float32")
+    wav[100:200] = np.nan
+    sf.write(str(path), wav, rate, subtype="FLOAT")
+    # the start-up statistics read every file of the split once (64 clips of 32 files)
+    log = train(data, tmp_path / "a", "optimization.max_update=2", expect_success=False)
+    assert f"train.tsv:7: {path}: NaN or infinite samples" in log
+    # given statistics, training reads it in its batch: a whole epoch is 4 updates
+    log = train(data, tmp_path / "b", "optimization.max_update=5", "task.norm_mean=-8", "task.norm_std=4",
+                expect_success=False)
+    assert re.search(rf"NonFiniteLossError: update \d: the loss is nan\. Batch: train: .*{re.escape(str(path))}", log)

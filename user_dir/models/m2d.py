@@ -1,9 +1,9 @@
 """``m2d``: fairseq's face of :class:`ehmam.models.m2d.M2DModel` (Masked Modeling Duo).
 
 No maths here: the shared :class:`TeacherStudentModel` steps the EMA target once per update,
-keeps the masks' random generator in checkpoints and runs the collapse guard. Biases, norms
-and the learned tokens carry ``param_group = "no_decay"``, so a ``composite`` optimizer can
-exempt them from weight decay as MAE (and so M2D) does; other optimizers ignore the tag.
+keeps the masks' random generator in checkpoints and runs the collapse guard. Biases and
+norms carry ``param_group = "no_decay"``, so a ``composite`` optimizer can exempt them from
+weight decay as MAE (and so M2D) does; other optimizers ignore the tag.
 """
 from dataclasses import dataclass
 
@@ -29,9 +29,10 @@ def core_config(cfg) -> M2DConfig:
 
 
 def no_weight_decay(name: str, parameter) -> bool:
-    """MAE's rule (timm's ``param_groups_weight_decay``): no decay for biases and any
-    parameter of one dimension or less (norms), nor for the CLS and mask tokens."""
-    return parameter.ndim <= 1 or name.endswith(".bias") or name.endswith(("cls_token", "mask_token"))
+    """nttcslab/m2d's rule (timm's ``param_groups_weight_decay`` on the whole model, no
+    exemption list): no decay for biases and parameters of one dimension or less (norms).
+    The CLS and mask tokens (1 x 1 x D) decay, as there."""
+    return parameter.ndim <= 1 or name.endswith(".bias")
 
 
 @register_model("m2d", dataclass=M2DFairseqConfig)

@@ -61,13 +61,13 @@ class ManifestReport:
     num_too_short: int  # entries fairseq will skip (shorter than min_sample_size)
     total_samples: int
     sample_rate: int
+    short_refused: bool = False  # shorter entries were refused, so there are none
 
     def summary(self) -> str:
         hours = self.total_samples / self.sample_rate / 3600
-        return (
-            f"{self.path}: {self.num_entries} utterances, {hours:.2f} h, "
-            f"{self.num_too_short} shorter than min_sample_size (skipped, fairseq's convention)"
-        )
+        short = ("none shorter than min_sample_size (refused)" if self.short_refused else
+                 f"{self.num_too_short} shorter than min_sample_size (skipped, fairseq's convention)")
+        return f"{self.path}: {self.num_entries} utterances, {hours:.2f} h, {short}"
 
 
 def _where(path: Path, line: int) -> str:
@@ -235,7 +235,7 @@ def validate_manifest(
             f"{manifest.path}: every utterance is shorter than min_sample_size={min_sample_size} samples "
             f"(the longest has {max(sizes)}), so nothing is left to train on. Fix: lower "
             f"task.min_sample_size below {max(sizes)}, or use longer recordings"])
-    return ManifestReport(manifest.path, len(sizes), too_short, sum(sizes), sample_rate)
+    return ManifestReport(manifest.path, len(sizes), too_short, sum(sizes), sample_rate, bool(refuse_short))
 
 
 def write_manifest(path: Path | str, root: Path | str, entries: Iterable[tuple[str, int]]) -> None:

@@ -117,3 +117,11 @@ def test_biases_and_norms_are_exempt_from_weight_decay_and_nothing_else(plugin):
                       if p.requires_grad and (name.endswith(".bias") or "norm" in name.split(".")[-2])}
     assert "m2d.encoder.cls_token" in trained - tagged and "m2d.predictor.mask_token" in trained - tagged
     assert not any(name.startswith("m2d.target.") for name in tagged | trained)  # the EMA target never trains
+
+
+def test_a_clip_rate_other_than_the_tasks_is_refused(plugin):
+    _, task = plugin
+    cfg = OmegaConf.merge(OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1)),
+                          {"clip": {"sample_rate": 8000}})
+    with pytest.raises(ValueError, match="task.clip.sample_rate=8000 differs from task.sample_rate=16000"):
+        task.SpectrogramPretrainingTask.setup_task(cfg)

@@ -48,6 +48,7 @@ def mean(values):
 def test_trains_the_loss_falls_and_validation_runs(reference_run):
     save_dir, log, records = reference_run
     assert "model: M2DFairseqModel" in log and "criterion: SpectrogramPretrainingCriterion" in log
+    assert "train.tsv: 32 utterances" in log and "none shorter than min_sample_size (refused)" in log
     train_records = records["train_inner"]
     assert [int(r["num_updates"]) for r in train_records] == list(range(1, UPDATES + 1))
     assert all(math.isfinite(r[key]) for r in train_records for key in LOGGED)
@@ -82,6 +83,9 @@ def test_given_statistics_are_used_as_they_are(demo_corpus, tmp_path):
     log = train(demo_corpus, tmp_path / "other", "optimization.max_update=2", "task.norm_mean=-7.5",
                 expect_success=False)
     assert "set both" in log
+    log = train(demo_corpus, tmp_path / "third", "optimization.max_update=2", "++model.frontend.norm_mean=-3",
+                expect_success=False)
+    assert "the task writes these; set task.norm_mean and task.norm_std instead" in log
 
 
 def test_a_resumed_run_replays_the_uninterrupted_one(reference_run, demo_corpus, tmp_path):

@@ -106,6 +106,9 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
         super().__init__(cfg, **kwargs)
         clip = cfg.clip if not OmegaConf.is_config(cfg.clip) else OmegaConf.to_container(cfg.clip, resolve=True)
         self.clip = clip if isinstance(clip, ClipConfig) else config_from_dict(ClipConfig, clip)
+        if self.clip.sample_rate != cfg.sample_rate:
+            raise ValueError(f"task.clip.sample_rate={self.clip.sample_rate} differs from task.sample_rate="
+                             f"{cfg.sample_rate}, the rate the manifests are checked against: set both alike")
 
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
         task_cfg = task_cfg or self.cfg

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from .configs import config_from_dict, config_to_dict
+from .data.clips import ClipConfig
 from .models.ehmam import EhmamConfig, EhmamModel
+from .models.m2d import M2DConfig, M2DModel
 from .models.encoders.context import ContextEncoder, EncoderOutput
 from .models.frontends.waveform import WaveformFrontend
 
@@ -106,6 +108,12 @@ def read_checkpoint(path: PathLike, what: str = DEFAULT_WHAT, mmap: bool = False
     return state
 
 
+def weights_under(state: dict, prefix: str) -> Dict[str, torch.Tensor]:
+    """The checkpoint's weights whose names start with ``prefix``, with it removed: the
+    state dict of the submodule the fairseq wrapper keeps there."""
+    return {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
+
+
 def fairseq_config(state: dict, part: str = "model") -> Optional[dict]:
     """One part of a fairseq checkpoint's run config (``"model"``, ``"task"``), as the nested
     dict fairseq saved; None when the file has no such part (the plain loop's, a foreign file)."""
@@ -147,8 +155,7 @@ def config_and_weights(state: dict, source: str = "checkpoint",
     if name != "ehmam":
         raise CheckpointError(f"{source}: holds a fairseq {name!r} model, not an 'ehmam' model")
     cfg = config_from_dict(EhmamConfig, model_cfg, ignore=FAIRSEQ_MODEL_KEYS)
-    weights = {k[len(FAIRSEQ_PREFIX):]: v for k, v in state["model"].items() if k.startswith(FAIRSEQ_PREFIX)}
-    return cfg, weights
+    return cfg, weights_under(state, FAIRSEQ_PREFIX)
 
 
 def plain_checkpoint(model: EhmamModel, steps: int, max_samples: Optional[int] = None) -> dict:
@@ -186,7 +193,7 @@ def student_weights(state: dict, source: str = "checkpoint") -> StudentWeights:
             raise CheckpointError(f"{source}: a CTC fine-tuned checkpoint of a fairseq {name!r} model, "
                                   "not of an 'ehmam' one")
         cfg = config_from_dict(EhmamConfig, pretrain_model, ignore=FAIRSEQ_MODEL_KEYS)
-        weights = {k[len(FINE_TUNED_PREFIX):]: v for k, v in state["model"].items() if k.startswith(FINE_TUNED_PREFIX)}
+        weights = weights_under(state, FINE_TUNED_PREFIX)
         task = w2v_args.get("task") or {}
         return StudentWeights(cfg, _student_part(weights), task.get("max_sample_size"))
     cfg, weights = config_and_weights(state, source)
@@ -273,7 +280,7 @@ class SpectrogramWeights:
     """What the feature API needs from a spectrogram method's checkpoint: the model config,
     the online encoder's weights and the mel frames of a training clip."""
 
-    cfg: object
+    cfg: M2DConfig
     encoder: Dict[str, torch.Tensor]
     training_frames: int
 
@@ -281,24 +288,18 @@ class SpectrogramWeights:
 def m2d_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
     """The online encoder of an M2D pretraining checkpoint (its target and predictor stay
     in the file) and the config, whose front end carries the corpus statistics."""
-    from .data.clips import ClipConfig
-    from .models.m2d import M2DConfig
-
     try:
         cfg = config_from_dict(M2DConfig, fairseq_config(state), ignore=M2D_FAIRSEQ_KEYS)
         clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{source}: its M2D config does not fit this version of ehmam: {err}") from err
-    prefix = M2D_PREFIX + "encoder."
-    encoder = {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    encoder = weights_under(state, M2D_PREFIX + "encoder.")
     return SpectrogramWeights(cfg, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
 
 
 def load_m2d_model(path: PathLike, what: str = "loading an M2D model"):
     """The whole :class:`~ehmam.models.m2d.M2DModel` of an M2D pretraining checkpoint (online
     encoder, predictor and target), in eval mode: for figures and analyses of training."""
-    from .models.m2d import M2DModel
-
     state = read_checkpoint(path, what)
     if not holds_m2d(state):
         name = (fairseq_config(state) or {}).get("_name")
@@ -306,6 +307,5 @@ def load_m2d_model(path: PathLike, what: str = "loading an M2D model"):
                               "not an M2D one", "pass a checkpoint of examples/m2d/config's recipes")
     found = m2d_weights(state, str(path))
     model = M2DModel(found.cfg)
-    weights = {k[len(M2D_PREFIX):]: v for k, v in state["model"].items() if k.startswith(M2D_PREFIX)}
-    load_weights(model, weights, path)
+    load_weights(model, weights_under(state, M2D_PREFIX), path)
     return model.eval()

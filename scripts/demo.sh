@@ -37,12 +37,7 @@ echo "[demo] linear phone probe on frozen features: pretrained against the same 
   --json "$out/probe.json"
 
 echo "[demo] linear evaluation (EVAR's protocol) on generated keyword spotting in the Speech Commands V2 layout"
-.venv/bin/python manifests/make_audio_tasks.py keywords --out data/tasks/spcv2
-for init in "" --random-init; do
-  .venv/bin/python -m ehmam.evaluation.linear run "$root/checkpoints/demo/checkpoint_last.pt" --name "EH-MAM demo" \
-    --task spcv2 --data data/tasks/spcv2 --lr 0.01 --runs 3 $init --results "$out/linear.csv" \
-    --cache-dir "$out/linear_cache" --no-progress
-done
+bash scripts/keyword_evaluation.sh "$root/checkpoints/demo/checkpoint_last.pt" "EH-MAM demo" "$out"
 
 echo "[demo] CTC fine-tuning with fairseq's stock wav2vec_ctc; checkpoints in checkpoints/demo_ctc, log in $out/finetune/hydra_train.log"
 start=$(date +%s)

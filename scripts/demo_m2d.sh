@@ -31,12 +31,7 @@ utterance="$(sed -n 1p data/demo/valid.tsv)/$(sed -n 2p data/demo/valid.tsv | cu
 .venv/bin/python scripts/plot_m2d_masks.py --audio "$utterance" --checkpoint "$checkpoint" --out "$out/masks.png"
 
 echo "[m2d demo] linear evaluation (EVAR's protocol) on generated keyword spotting in the Speech Commands V2 layout"
-.venv/bin/python manifests/make_audio_tasks.py keywords --out data/tasks/spcv2
-for init in "" --random-init; do
-  .venv/bin/python -m ehmam.evaluation.linear run "$checkpoint" --name "M2D demo" \
-    --task spcv2 --data data/tasks/spcv2 --lr 0.01 --runs 3 $init --results "$out/linear.csv" \
-    --cache-dir "$out/linear_cache" --no-progress
-done
+bash scripts/keyword_evaluation.sh "$checkpoint" "M2D demo" "$out"
 echo "[m2d demo] done: checkpoints $root/checkpoints/m2d_demo, plots $out/{learning_curves,masks}.png, linear evaluation $out/linear.csv"
 echo "[m2d demo] linear evaluation, keyword spotting accuracy (%, mean ± 95 % CI over 3 runs):"
 .venv/bin/python -m ehmam.evaluation.linear summary "$out/linear.csv"

@@ -23,6 +23,7 @@ trained with, and the feature API wraps the very same module.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional
 
 import torch
@@ -127,17 +128,15 @@ class M2DOutput:
     def sample_size(self) -> int:
         return self.patch_losses.numel()
 
-    @property
-    def target_std(self) -> torch.Tensor:
-        return feature_std(self.targets)
-
-    @property
-    def prediction_std(self) -> torch.Tensor:
-        return feature_std(self.predictions)
-
     def stats(self) -> dict:
-        """What a run logs per batch: the spreads the collapse guard watches."""
-        return {"target_std": float(self.target_std), "prediction_std": float(self.prediction_std)}
+        """What a run logs per batch: the spreads the collapse guard watches (computed once,
+        then shared by the guard and the criterion)."""
+        return self._spreads
+
+    @cached_property
+    def _spreads(self) -> dict:
+        return {"target_std": float(feature_std(self.targets)),
+                "prediction_std": float(feature_std(self.predictions))}
 
 
 class M2DModel(nn.Module):

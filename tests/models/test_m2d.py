@@ -181,7 +181,7 @@ def test_a_base_encoder_has_vit_b_size():
 
 def test_the_target_starts_on_its_own_weights_or_as_a_copy():
     independent, copied = tiny_model(), tiny_model(target_init="copy")
-    online = {**{f"blocks.{k}": v for k, v in independent.encoder.blocks.state_dict().items()}}
+    online = {f"blocks.{k}": v for k, v in independent.encoder.blocks.state_dict().items()}
     target = independent.target.model.state_dict()
     qkv = "blocks.0.attn.qkv.weight"
     assert not torch.equal(target[qkv], online[qkv])  # nttcslab/m2d: target_blocks initialised apart

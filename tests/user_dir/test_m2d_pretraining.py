@@ -126,6 +126,7 @@ def test_the_checkpoint_serves_the_feature_api(reference_run):
     assert frames.features.shape == (1, 44, 320)
     state = read_checkpoint(save_dir / "checkpoint_last.pt")
     weights = {k[len("m2d.encoder."):]: v for k, v in state["model"].items() if k.startswith("m2d.encoder.")}
+    assert weights.keys() == encoder.vit.state_dict().keys()
     assert all(torch.equal(encoder.vit.state_dict()[k], v) for k, v in weights.items())
 
 

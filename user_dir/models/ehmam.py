@@ -23,7 +23,8 @@ from ehmam.checkpoints import FAIRSEQ_MODEL_KEYS
 from ehmam.models import EhmamConfig, EhmamModel
 from ehmam.models.ehmam import PRETRAINING_ONLY
 
-from .teacher_student import TeacherStudentModel, plain_config
+from ..configs import plain_config
+from .teacher_student import TeacherStudentModel
 
 
 @dataclass
@@ -62,10 +63,6 @@ class EhmamFairseqModel(TeacherStudentModel):
             raise ValueError(f"model.encoder_embed_dim={cfg.encoder_embed_dim} differs from "
                              f"model.encoder.embed_dim={self.ehmam.cfg.encoder.embed_dim}: leave "
                              "encoder_embed_dim unset, it follows encoder.embed_dim")
-
-    @classmethod
-    def build_model(cls, cfg, task=None):
-        return cls(cfg)
 
     @property
     def core(self) -> EhmamModel:

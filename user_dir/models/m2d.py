@@ -14,7 +14,8 @@ from omegaconf import II
 from ehmam.checkpoints import M2D_FAIRSEQ_KEYS
 from ehmam.models.m2d import M2DConfig, M2DModel
 
-from .teacher_student import TeacherStudentModel, plain_config
+from ..configs import plain_config
+from .teacher_student import TeacherStudentModel
 
 
 @dataclass
@@ -45,15 +46,11 @@ class M2DFairseqModel(TeacherStudentModel):
             if parameter.requires_grad and no_weight_decay(name, parameter):
                 parameter.param_group = "no_decay"
 
-    @classmethod
-    def build_model(cls, cfg, task=None):
-        return cls(cfg)
-
     @property
     def core(self) -> M2DModel:
         return self.m2d
 
     def forward(self, source, **unused):
         out = self.m2d(source, self.mask_generator(source.device))
-        self.check_collapse(float(out.target_std), float(out.prediction_std))
+        self.check_collapse(**out.stats())
         return out

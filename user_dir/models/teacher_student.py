@@ -5,26 +5,15 @@ random generator per run whose state travels in checkpoints, and the collapse gu
 No maths here: the plain-PyTorch model (``self.core``) holds the teacher and its schedule.
 """
 import logging
-from typing import Iterable, Type, TypeVar
 
 import torch
 import torch.distributed as dist
 from fairseq.models import BaseFairseqModel
-from omegaconf import OmegaConf
 
 from ehmam.collapse import check_collapse
-from ehmam.configs import config_from_dict
 from ehmam.ema import ema_decay
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def plain_config(cfg, cls: Type[T], fairseq_keys: Iterable[str]) -> T:
-    """The plain-PyTorch config ``cls`` inside a fairseq model config (DictConfig or
-    dataclass); ``fairseq_keys`` are the fields the fairseq dataclass adds."""
-    data = OmegaConf.to_container(OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg, resolve=True)
-    return config_from_dict(cls, data, ignore=fairseq_keys)
 
 
 class TeacherStudentModel(BaseFairseqModel):
@@ -38,6 +27,10 @@ class TeacherStudentModel(BaseFairseqModel):
         self.register_buffer("teacher_updates", torch.zeros((), dtype=torch.long))
         self._mask_generator = None
         self._restored_generator_state = None
+
+    @classmethod
+    def build_model(cls, cfg, task=None):
+        return cls(cfg)
 
     @property
     def core(self) -> torch.nn.Module:

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset
 from fairseq.tasks import FairseqTask, register_task
-from omegaconf import II, MISSING, OmegaConf
+from omegaconf import II, MISSING
 
-from ehmam.configs import config_from_dict
 from ehmam.data.clips import ClipConfig, ManifestClips
 from ehmam.data.normalization_stats import normalization_stats
 from ehmam.models.frontends.log_mel import LogMelConfig, LogMelFrontend
 
+from ..configs import plain_config
 from .training_run import TrainingRunConfig, TrainingRunTask, _resolved
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,7 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
 
     def __init__(self, cfg: SpectrogramPretrainingConfig, **kwargs):
         super().__init__(cfg, **kwargs)
-        clip = cfg.clip if not OmegaConf.is_config(cfg.clip) else OmegaConf.to_container(cfg.clip, resolve=True)
-        self.clip = clip if isinstance(clip, ClipConfig) else config_from_dict(ClipConfig, clip)
+        self.clip = plain_config(cfg.clip, ClipConfig)
         if self.clip.sample_rate != cfg.sample_rate:
             raise ValueError(f"task.clip.sample_rate={self.clip.sample_rate} differs from task.sample_rate="
                              f"{cfg.sample_rate}, the rate the manifests are checked against: set both alike")
@@ -161,4 +160,4 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
 
 def frontend_of(model_cfg) -> LogMelFrontend:
     """The model's front end, built from its config with the geometry it trains with."""
-    return LogMelFrontend(config_from_dict(LogMelConfig, OmegaConf.to_container(model_cfg.frontend, resolve=True)))
+    return LogMelFrontend(plain_config(model_cfg.frontend, LogMelConfig))

@@ -22,6 +22,8 @@ from torch import nn
 from .configs import config_from_dict, config_to_dict
 from .data.clips import ClipConfig
 from .models.ehmam import EhmamConfig, EhmamModel
+from .models.audio_mae import AudioMAEConfig, AudioMAEModel
+from .models.frontends import spectrogram_frontend
 from .models.m2d import M2DConfig, M2DModel
 from .models.encoders.context import ContextEncoder, EncoderOutput
 from .models.frontends.waveform import WaveformFrontend
@@ -278,34 +280,73 @@ def holds_m2d(state: dict) -> bool:
 @dataclass(frozen=True)
 class SpectrogramWeights:
     """What the feature API needs from a spectrogram method's checkpoint: the model config,
-    the online encoder's weights and the mel frames of a training clip."""
+    its front end's config (corpus statistics included), the encoder's weights and the
+    spectrogram frames of a training clip."""
 
-    cfg: M2DConfig
+    cfg: Union[M2DConfig, AudioMAEConfig]
+    frontend: object
     encoder: Dict[str, torch.Tensor]
     training_frames: int
+
+
+def _spectrogram_configs(state: dict, source: str, cls, ignore, method: str):
+    try:
+        cfg = config_from_dict(cls, fairseq_config(state), ignore=ignore)
+        clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: its {method} config does not fit this version of ehmam: {err}") from err
+    return cfg, clip
 
 
 def m2d_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
     """The online encoder of an M2D pretraining checkpoint (its target and predictor stay
     in the file) and the config, whose front end carries the corpus statistics."""
-    try:
-        cfg = config_from_dict(M2DConfig, fairseq_config(state), ignore=M2D_FAIRSEQ_KEYS)
-        clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: its M2D config does not fit this version of ehmam: {err}") from err
+    cfg, clip = _spectrogram_configs(state, source, M2DConfig, M2D_FAIRSEQ_KEYS, "M2D")
     encoder = weights_under(state, M2D_PREFIX + "encoder.")
-    return SpectrogramWeights(cfg, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+    return SpectrogramWeights(cfg, cfg.frontend, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+
+
+def _refuse_other(state: dict, path: PathLike, holds, method: str, recipes: str) -> None:
+    if not holds(state):
+        name = (fairseq_config(state) or {}).get("_name")
+        raise CheckpointError(f"{path}: holds {f'a fairseq {name!r} model' if name else 'no fairseq model'}, "
+                              f"not an {method} one", f"pass a checkpoint of {recipes}")
 
 
 def load_m2d_model(path: PathLike, what: str = "loading an M2D model"):
     """The whole :class:`~ehmam.models.m2d.M2DModel` of an M2D pretraining checkpoint (online
     encoder, predictor and target), in eval mode: for figures and analyses of training."""
     state = read_checkpoint(path, what)
-    if not holds_m2d(state):
-        name = (fairseq_config(state) or {}).get("_name")
-        raise CheckpointError(f"{path}: holds {f'a fairseq {name!r} model' if name else 'no fairseq model'}, "
-                              "not an M2D one", "pass a checkpoint of examples/m2d/config's recipes")
-    found = m2d_weights(state, str(path))
-    model = M2DModel(found.cfg)
+    _refuse_other(state, path, holds_m2d, "M2D", "examples/m2d/config's recipes")
+    model = M2DModel(m2d_weights(state, str(path)).cfg)
     load_weights(model, weights_under(state, M2D_PREFIX), path)
+    return model.eval()
+
+
+# ---- Audio-MAE / MSM-MAE (fairseq's ``audio_mae`` model, user_dir/models/audio_mae.py) ------
+
+AUDIO_MAE_FAIRSEQ_KEYS = ("_name", "seed")
+AUDIO_MAE_PREFIX = "audio_mae."
+
+
+def holds_audio_mae(state: dict) -> bool:
+    return (fairseq_config(state) or {}).get("_name") == "audio_mae"
+
+
+def audio_mae_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
+    """The encoder of an Audio-MAE / MSM-MAE pretraining checkpoint (the decoder stays in the
+    file), its config and the frames of a training clip (Audio-MAE: ``target_frames``)."""
+    cfg, clip = _spectrogram_configs(state, source, AudioMAEConfig, AUDIO_MAE_FAIRSEQ_KEYS, "Audio-MAE")
+    frontend = cfg.frontend_config
+    frames = getattr(frontend, "target_frames", None) or spectrogram_frontend(frontend).num_frames(clip.num_samples)
+    return SpectrogramWeights(cfg, frontend, weights_under(state, AUDIO_MAE_PREFIX + "encoder."), frames)
+
+
+def load_audio_mae_model(path: PathLike, what: str = "loading an Audio-MAE model") -> AudioMAEModel:
+    """The whole :class:`~ehmam.models.audio_mae.AudioMAEModel` (encoder and decoder) of an
+    Audio-MAE / MSM-MAE pretraining checkpoint, in eval mode: for the reconstruction figure."""
+    state = read_checkpoint(path, what)
+    _refuse_other(state, path, holds_audio_mae, "Audio-MAE / MSM-MAE", "examples/audio_mae/config's recipes")
+    model = AudioMAEModel(audio_mae_weights(state, str(path)).cfg)
+    load_weights(model, weights_under(state, AUDIO_MAE_PREFIX), path)
     return model.eval()

@@ -14,6 +14,7 @@ recording go through the same call. :func:`extract_features` is the lower-level 
 :class:`~ehmam.models.ehmam.EhmamModel` (every layer, one forward pass, no chunking).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -23,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import (CheckpointError, StudentEncoder, fairseq_config, holds_ehmam, holds_m2d,
-                          load_weights, m2d_weights, read_checkpoint, student_weights)
+from .checkpoints import (CheckpointError, SpectrogramWeights, StudentEncoder, audio_mae_weights,
+                          fairseq_config, holds_audio_mae, holds_ehmam, holds_m2d, load_weights,
+                          m2d_weights, read_checkpoint, student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
 from .models.encoders.vit import ViTEncoder
-from .models.frontends.log_mel import LogMelFrontend
+from .models.frontends import spectrogram_frontend
 from .models.frontends.waveform import conv_output_length, normalize_waveform
 
 
@@ -336,14 +338,21 @@ def _read_ehmam(state: dict, source: str) -> AudioEncoder:
 register_encoder("EH-MAM", holds_ehmam, _read_ehmam)
 
 
-def _read_m2d(state: dict, source: str) -> AudioEncoder:
-    found = m2d_weights(state, source)
-    vit = ViTEncoder(found.cfg.encoder)
-    load_weights(vit, found.encoder, source)
-    return SpectrogramViTEncoder(LogMelFrontend(found.cfg.frontend), vit, found.training_frames)
+def _spectrogram_reader(weights: Callable[[dict, str], SpectrogramWeights]) -> EncoderReader:
+    def read(state: dict, source: str) -> AudioEncoder:
+        found = weights(state, source)
+        vit = ViTEncoder(found.cfg.encoder)
+        load_weights(vit, found.encoder, source)
+        frontend = found.frontend
+        if getattr(frontend, "target_frames", None) is not None:
+            # chunks are cut to the training frames already; no padding to a clip length
+            frontend = dataclasses.replace(frontend, target_frames=None)
+        return SpectrogramViTEncoder(spectrogram_frontend(frontend), vit, found.training_frames)
+    return read
 
 
-register_encoder("M2D", holds_m2d, _read_m2d)
+register_encoder("M2D", holds_m2d, _spectrogram_reader(m2d_weights))
+register_encoder("Audio-MAE", holds_audio_mae, _spectrogram_reader(audio_mae_weights))
 
 
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:
@@ -363,52 +372,52 @@ def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] 
 
 
 class SpectrogramViTEncoder(AudioEncoder):
-    """A log-mel front end and a ViT behind the feature API, by M2D's convention: the
+    """A spectrogram front end and a ViT behind the feature API, by M2D's convention: the
     frequency patches of each time step are concatenated (F' x D per step: 5 x 768 = 3840 at
-    ViT-B on 80 mel bins), so a frame is one column of patches, ``patch_size[1]`` mel frames
-    (160 ms at M2D's 16 x 16 patches and 10 ms hop) apart. M2D, Audio-MAE / MSM-MAE and the
-    audio JEPA register readers that build this from their checkpoints.
+    ViT-B on 80 mel bins, 8 x 768 = 6144 on Audio-MAE's 128), so a frame is one column of
+    patches, ``patch_size[1]`` spectrogram frames (160 ms at 16 x 16 patches and a 10 ms
+    hop) apart. M2D, Audio-MAE / MSM-MAE and the audio JEPA register readers that build this
+    from their checkpoints; the front end is M2D's log-mel or Audio-MAE's Kaldi filter bank.
 
-    Chunks hold ``training_frames`` mel frames; they are ``training_frames`` hops apart, so
-    the chunks' mel frames continue one another's grid. A chunk whose mel frames do not fill
-    whole patch columns (the last one of a clip) is padded with zeros, the corpus mean after
-    normalisation, up to the next column, as M2D's ``encode_lms`` does. Layer 0 is the embedded patches
-    (with positions), then every block; the last is the final layer norm's output (M2D's
-    features). Linear evaluation uses the last layer, as EVAR's M2D config does.
+    Chunks hold ``training_frames`` frames; they are ``training_frames`` hops apart, so the
+    chunks' frames continue one another's grid. A chunk whose frames do not fill whole patch
+    columns (the last one of a clip) is padded with zeros after normalisation, up to the next
+    column, as M2D's ``encode_lms`` does. Layer 0 is the embedded patches (with positions),
+    then every block; the last is the final layer norm's output (M2D's features). Linear
+    evaluation uses the last layer, as EVAR's M2D config does.
     """
 
     default_layer = -1
 
-    def __init__(self, frontend: LogMelFrontend, vit: ViTEncoder, training_frames: int):
+    def __init__(self, frontend: nn.Module, vit: ViTEncoder, training_frames: int):
         super().__init__()
         self.frontend, self.vit = frontend, vit
-        mel_hop = frontend.cfg.hop_length
         self.patch_frequency, self.patch_time = vit.cfg.patch_size
-        rows = frontend.cfg.n_mels // self.patch_frequency
+        rows = frontend.bins // self.patch_frequency
         if rows < 1 or training_frames < self.patch_time:
-            raise ValueError(f"{frontend.cfg.n_mels} mel bins x {training_frames} frames hold no "
+            raise ValueError(f"{frontend.bins} frequency bins x {training_frames} frames hold no "
                              f"{self.patch_frequency} x {self.patch_time} patch")
         self.sample_rate = frontend.cfg.sample_rate
-        self.hop = self.patch_time * mel_hop
-        # the samples one patch column needs: its mel frames' centres span (patch_time - 1) hops
-        self.receptive_field = (self.patch_time - 1) * mel_hop
+        self.hop = self.patch_time * frontend.hop_samples
+        # the samples one patch column needs
+        self.receptive_field = frontend.samples_for(self.patch_time)
         self.feature_dim = rows * vit.cfg.embed_dim
         self.num_layers = vit.cfg.depth
-        self.training_samples = (training_frames - 1) * mel_hop  # exactly training_frames mel frames
+        self.training_samples = frontend.samples_for(training_frames)  # exactly training_frames frames
         self.training_frames = training_frames
         self.eval()
 
     @property
     def chunk_step(self) -> int:
-        return self.training_frames * self.frontend.cfg.hop_length
+        return self.training_frames * self.frontend.hop_samples
 
     def num_frames(self, samples: int) -> int:
-        if samples <= self.frontend.cfg.n_fft // 2:  # too short for the centred STFT's reflect padding
+        if samples < self.frontend.min_samples:
             return 0
         return -(-self.frontend.num_frames(samples) // self.patch_time)
 
     def encode_chunks(self, chunks: torch.Tensor) -> List[torch.Tensor]:
-        images = self.frontend(chunks)
+        images = self.frontend.images(chunks)
         images = F.pad(images, (0, -images.shape[-1] % self.patch_time))
         out = self.vit(images)
         rows, columns = out.grid
@@ -425,4 +434,4 @@ class SpectrogramViTEncoder(AudioEncoder):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             vit = ViTEncoder(self.vit.cfg)
-        return SpectrogramViTEncoder(LogMelFrontend(self.frontend.cfg), vit, self.training_frames)
+        return SpectrogramViTEncoder(spectrogram_frontend(self.frontend.cfg), vit, self.training_frames)

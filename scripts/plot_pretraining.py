@@ -6,9 +6,10 @@
 EH-MAM, four panels against the update: the loss and its reconstruction term (train and
 valid), the ranking loss with the loss predictor's pairwise ranking accuracy, the selective
 share of the mask with the EMA decay, and the target / prediction spread the collapse guard
-watches. A spectrogram method's run (M2D; criterion ``spectrogram_pretraining``), three: the
-loss (train and valid), the EMA decay with the learning rate, and the same spreads. A resumed
-run appends to the same log; the last record of an update wins.
+watches. A spectrogram method's run (M2D, Audio-MAE, MSM-MAE; criterion
+``spectrogram_pretraining``), three: the loss (train and valid), the learning rate with the
+EMA decay of a method that has a teacher, and the same spreads. A resumed run appends to the
+same log; the last record of an update wins.
 
 A log without pretraining records (a CTC fine-tuning log: scripts/plot_finetuning.py plots
 those) is refused with exit status 1 instead of drawing empty panels.
@@ -95,6 +96,17 @@ def series(records, key):
     return [u for u, _ in points], [v for _, v in points]
 
 
+def spectrogram_method(path: Path) -> str:
+    """The method a spectrogram run trained, from the model fairseq logs at start-up."""
+    text = path.read_text(errors="replace")
+    model = re.search(r"model: (\w+)FairseqModel", text)
+    if model is None:
+        return "spectrogram"
+    if model.group(1) == "AudioMAE":
+        return "MSM-MAE" if "'frontend': 'log_mel'" in text else "Audio-MAE"
+    return model.group(1)
+
+
 def plot_spectrogram_run(log: Dict[str, List[dict]], out: Path, title: str) -> None:
     train, valid = log["train_inner"], log["valid"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True)
@@ -105,15 +117,17 @@ def plot_spectrogram_run(log: Dict[str, List[dict]], out: Path, title: str) -> N
     ax.set_ylabel("loss")
     ax.legend(fontsize=8)
     ax = axes[1]
-    ax.plot(*series(train, "ema_decay"), color="black", label="EMA decay")
-    ax.set_ylabel("EMA decay")
-    twin = ax.twinx()
     rates = sorted({k for r in train for k in r if k == "lr" or k.startswith("lr_")})
+    has_teacher = any("ema_decay" in r for r in train)
+    twin = ax.twinx() if has_teacher else ax
     for key in rates[:1]:  # the composite optimizer logs one rate per group, on one schedule
         twin.plot(*series(train, key), color="tab:green", label="learning rate")
     twin.set_ylabel("learning rate")
-    ax.legend(loc="upper left", fontsize=8)
     twin.legend(loc="lower right", fontsize=8)
+    if has_teacher:
+        ax.plot(*series(train, "ema_decay"), color="black", label="EMA decay")
+        ax.set_ylabel("EMA decay")
+        ax.legend(loc="upper left", fontsize=8)
     ax = axes[2]
     ax.plot(*series(train, "target_std"), label="target std")
     ax.plot(*series(train, "prediction_std"), label="prediction std")
@@ -181,7 +195,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 1
     if log_kind(log) == "spectrogram":
-        plot_spectrogram_run(log, args.out, f"spectrogram pretraining (M2D), run {args.log.parent.name}")
+        plot_spectrogram_run(log, args.out, f"{spectrogram_method(args.log)} pretraining, run {args.log.parent.name}")
     else:
         plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
     first, last = log["train_inner"][0], log["train_inner"][-1]

@@ -23,19 +23,19 @@ trained with, and the feature API wraps the very same module.
 """
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..collapse import CollapseGuardConfig, feature_std
+from ..collapse import CollapseGuardConfig
 from ..ema import EmaConfig, EmaTeacher, ema_decay
 from ..masking.patches import PatchMask, unstructured_mask
 from .decoders.mae import MaeDecoder, MaeDecoderConfig
 from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens, init_transformer_weights
 from .frontends.log_mel import LogMelConfig, LogMelFrontend
+from .masked_output import MaskedPredictionOutput
 
 
 TARGET_INITS = ("independent", "copy")
@@ -111,32 +111,9 @@ def normalized_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return 2.0 - 2.0 * (p * t).sum(dim=-1)
 
 
-@dataclass
-class M2DOutput:
-    """``loss``: the mean of ``patch_losses``; ``patch_losses`` ``B x M`` (M masked patches);
-    ``predictions`` / ``targets`` ``B x M x D`` at ``mask.masked``; ``mask`` the patch mask
-    (True = masked, seen by the target); ``images`` the normalised log-mel input."""
-
-    loss: torch.Tensor
-    patch_losses: torch.Tensor
-    predictions: torch.Tensor
-    targets: torch.Tensor
-    mask: PatchMask
-    images: torch.Tensor
-
-    @property
-    def sample_size(self) -> int:
-        return self.patch_losses.numel()
-
-    def stats(self) -> dict:
-        """What a run logs per batch: the spreads the collapse guard watches (computed once,
-        then shared by the guard and the criterion)."""
-        return self._spreads
-
-    @cached_property
-    def _spreads(self) -> dict:
-        return {"target_std": float(feature_std(self.targets)),
-                "prediction_std": float(feature_std(self.predictions))}
+class M2DOutput(MaskedPredictionOutput):
+    """``predictions`` / ``targets`` ``B x M x D`` at ``mask.masked`` (the target sees the
+    masked patches); ``images`` the normalised log-mel input."""
 
 
 class M2DModel(nn.Module):

@@ -85,3 +85,21 @@ def test_a_spectrogram_method_s_log_gets_its_own_panels(tmp_path, capsys):
     assert main([str(log), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "loss 1.9000 -> 1.5000" in capsys.readouterr().out
+
+
+def test_a_run_without_a_teacher_is_drawn_and_named_by_its_model(tmp_path):
+    """Audio-MAE logs no EMA decay; the title names the method from the model fairseq logged."""
+    from scripts.plot_pretraining import spectrogram_method
+
+    log = tmp_path / "hydra_train.log"
+    lines = ["[2026-01-01 00:00:00,000][fairseq_cli.train][INFO] - model: AudioMAEFairseqModel",
+             "[2026-01-01 00:00:00,000][fairseq_cli.train][INFO] - {'model': {'frontend': 'kaldi_fbank'}}"]
+    lines += [line("train_inner", loss=1.0 - u / 10, target_std=0.9, prediction_std=0.4, lr_default=u * 1e-4,
+                   lr_no_decay=u * 1e-4, num_updates=u) for u in range(1, 6)]
+    log.write_text("\n".join(lines) + "\n")
+    assert spectrogram_method(log) == "Audio-MAE"
+    assert main([str(log), "--out", str(tmp_path / "curves.png")]) == 0
+    log.write_text(log.read_text().replace("'kaldi_fbank'", "'log_mel'"))
+    assert spectrogram_method(log) == "MSM-MAE"
+    log.write_text(log.read_text().replace("AudioMAEFairseqModel", "M2DFairseqModel"))
+    assert spectrogram_method(log) == "M2D"

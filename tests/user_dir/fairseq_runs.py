@@ -58,6 +58,20 @@ def copy_corpus(src: Path, dst: Path) -> Path:
     return dst
 
 
+def corpus_with_nan_audio(src: Path, dst: Path, line: int = 7):
+    """A private copy of a corpus whose training file on manifest line ``line`` holds NaN
+    samples; returns (the copy, that file)."""
+    import numpy as np
+    import soundfile as sf
+
+    data = copy_corpus(src, dst)
+    path = data / (data / "train.tsv").read_text().splitlines()[line - 1].split("\t")[0]
+    wav, rate = sf.read(str(path), dtype="float32")
+    wav[100:200] = np.nan
+    sf.write(str(path), wav, rate, subtype="FLOAT")
+    return data, path
+
+
 def checkpoint_updates(path: Path) -> int:
     """The updates a fairseq checkpoint was saved after."""
     state = torch.load(path, map_location="cpu", weights_only=False)

@@ -18,7 +18,7 @@ from ehmam.ema import ema_decay
 from ehmam.features import SpectrogramViTEncoder, load_encoder
 from ehmam.models.m2d import tiny_m2d_config
 from scripts.plot_pretraining import read_fairseq_log
-from tests.user_dir.fairseq_runs import REPO, copy_corpus, hydra_train
+from tests.user_dir.fairseq_runs import REPO, copy_corpus, corpus_with_nan_audio, hydra_train
 
 CONFIG_DIR = REPO / "examples/m2d/config"
 UPDATES = 200  # 40 utterances at 8 per batch: 5 updates per epoch
@@ -167,12 +167,7 @@ def test_the_collapse_guard_stops_a_collapsed_run(demo_corpus, tmp_path):
 
 
 def test_nan_audio_stops_the_statistics_and_the_training_with_the_file_named(demo_corpus, tmp_path):
-    data = copy_corpus(demo_corpus, tmp_path / "data")
-    manifest = (data / "train.tsv").read_text().splitlines()
-    path = data / manifest[6].split("\t")[0]  # line 7
-    wav, rate = sf.read(str(path), dtype="float32")
-    wav[100:200] = np.nan
-    sf.write(str(path), wav, rate, subtype="FLOAT")
+    data, path = corpus_with_nan_audio(demo_corpus, tmp_path / "data")  # line 7
     # the start-up statistics read every file of the split once (64 clips of 32 files)
     log = train(data, tmp_path / "a", "optimization.max_update=2", expect_success=False)
     assert f"train.tsv:7: {path}: NaN or infinite samples" in log

@@ -15,7 +15,7 @@ from ehmam.checkpoints import M2D_FAIRSEQ_KEYS
 from ehmam.models.m2d import M2DConfig, M2DModel
 
 from ..configs import plain_config
-from .teacher_student import TeacherStudentModel
+from .teacher_student import TeacherStudentModel, tag_no_decay
 
 
 @dataclass
@@ -29,22 +29,13 @@ def core_config(cfg) -> M2DConfig:
     return plain_config(cfg, M2DConfig, M2D_FAIRSEQ_KEYS)
 
 
-def no_weight_decay(name: str, parameter) -> bool:
-    """nttcslab/m2d's rule (timm's ``param_groups_weight_decay`` on the whole model, no
-    exemption list): no decay for biases and parameters of one dimension or less (norms).
-    The CLS and mask tokens (1 x 1 x D) decay, as there."""
-    return parameter.ndim <= 1 or name.endswith(".bias")
-
-
 @register_model("m2d", dataclass=M2DFairseqConfig)
 class M2DFairseqModel(TeacherStudentModel):
     def __init__(self, cfg: M2DFairseqConfig):
         super().__init__()
         self.cfg = cfg
         self.m2d = M2DModel(core_config(cfg))
-        for name, parameter in self.m2d.named_parameters():
-            if parameter.requires_grad and no_weight_decay(name, parameter):
-                parameter.param_group = "no_decay"
+        tag_no_decay(self.m2d)
 
     @property
     def core(self) -> M2DModel:

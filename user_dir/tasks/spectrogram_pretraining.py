@@ -1,7 +1,8 @@
-"""``spectrogram_pretraining``: the task of the spectrogram ViT methods (M2D; Audio-MAE,
-MSM-MAE and the audio JEPA after it). It reads wav2vec-style ``.tsv`` manifests, validated
-as the EH-MAM task validates them, and hands the model fixed-length waveform clips; the
-model's own front end turns them into its normalised log-mel.
+"""``spectrogram_pretraining``: the task of the spectrogram ViT methods (M2D, Audio-MAE and
+MSM-MAE; the audio JEPA after them). It reads wav2vec-style ``.tsv`` manifests, validated
+as the EH-MAM task validates them, and hands the model fixed-length waveform clips and how
+many of their samples are audio; the model's own front end turns them into its normalised
+spectrogram (M2D's log-mel, or Audio-MAE's Kaldi filter bank, which pads after the audio).
 
 - Clips: a random crop of ``clip.samples`` (M2D: 608 mel frames, 6 s), zero padded when the
   file is shorter, drawn from (seed, epoch, utterance) alone, so a resumed run is exact.
@@ -9,7 +10,8 @@ model's own front end turns them into its normalised log-mel.
 - Normalisation statistics: ``task.norm_mean`` / ``task.norm_std`` (print them with
   ``python -m ehmam.data.normalization_stats``). Left unset, the task measures them on the
   training split when the model is built, logs them, and writes them into the model's
-  front end config, which every checkpoint stores.
+  front end config, which every checkpoint stores. The front end config is ``model.frontend``
+  (M2D) or, where ``model.frontend`` names one (Audio-MAE / MSM-MAE), ``model.<that name>``.
 """
 import logging
 import os
@@ -24,7 +26,7 @@ from omegaconf import II, MISSING
 
 from ehmam.data.clips import ClipConfig, ManifestClips
 from ehmam.data.normalization_stats import normalization_stats
-from ehmam.models.frontends.log_mel import LogMelConfig, LogMelFrontend
+from ehmam.models.frontends import SPECTROGRAM_FRONTENDS, spectrogram_frontend
 
 from ..configs import plain_config
 from .training_run import TrainingRunConfig, TrainingRunTask, _resolved
@@ -45,7 +47,7 @@ class SpectrogramPretrainingConfig(TrainingRunConfig):
     # one 16-frame patch column at a 10 ms hop: (16 - 1) x 160 samples; shorter files are refused
     min_sample_size: int = 2_400
     norm_mean: Optional[float] = field(
-        default=None, metadata={"help": "mean of the raw log-mel over the training corpus; unset: measured at start-up"})
+        default=None, metadata={"help": "mean of the raw spectrogram over the training corpus; unset: measured at start-up"})
     norm_std: Optional[float] = field(
         default=None, metadata={"help": "its standard deviation; unset: measured at start-up"})
     norm_crops: int = field(
@@ -54,16 +56,18 @@ class SpectrogramPretrainingConfig(TrainingRunConfig):
 
 
 class ClipBatches(FairseqDataset):
-    """fairseq's view of :class:`ehmam.data.clips.ManifestClips`: items ``{"id", "source"}``,
-    batches ``{"id": B, "net_input": {"source": B x S}}``. Every clip has the same length."""
+    """fairseq's view of :class:`ehmam.data.clips.ManifestClips`: items ``{"id", "source",
+    "length"}``, batches ``{"id": B, "net_input": {"source": B x S, "lengths": B}}``, where
+    ``lengths`` counts each clip's samples of audio (the rest is zero padding). Every clip
+    has the same length."""
 
     def __init__(self, clips: ManifestClips, shuffle: bool):
         super().__init__()
         self.clips, self.shuffle = clips, shuffle
 
     def __getitem__(self, index):
-        clip, _ = self.clips[index]
-        return {"id": index, "source": clip}
+        clip, audio_samples = self.clips[index]
+        return {"id": index, "source": clip, "length": audio_samples}
 
     def __len__(self):
         return len(self.clips)
@@ -72,7 +76,8 @@ class ClipBatches(FairseqDataset):
         if not samples:
             return {}
         return {"id": torch.tensor([s["id"] for s in samples], dtype=torch.long),
-                "net_input": {"source": torch.stack([s["source"] for s in samples])}}
+                "net_input": {"source": torch.stack([s["source"] for s in samples]),
+                              "lengths": torch.tensor([s["length"] for s in samples], dtype=torch.long)}}
 
     def num_tokens(self, index):
         return self.clips.cfg.num_samples
@@ -123,16 +128,16 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
     def set_normalization(self, model_cfg) -> None:
         """Write the corpus statistics into the model's front end config: the task's, or
         measured now on the training split."""
-        frontend = model_cfg.get("frontend")
-        if frontend is None or "norm_mean" not in frontend:
-            raise ValueError(f"model {model_cfg.get('_name')!r} has no spectrogram front end to "
-                             "normalise: the spectrogram_pretraining task trains the ViT methods")
+        name, frontend = frontend_node(model_cfg)
+        config_class = SPECTROGRAM_FRONTENDS[name][0]
         mean, std = self.cfg.norm_mean, self.cfg.norm_std
         if (mean is None) != (std is None):
             raise ValueError(f"task.norm_mean={mean}, task.norm_std={std}: set both (from "
-                             "`python -m ehmam.data.normalization_stats`) or neither")
-        if (frontend.norm_mean, frontend.norm_std) != (0.0, 1.0):
-            raise ValueError(f"model.frontend.norm_mean={frontend.norm_mean}, norm_std={frontend.norm_std}: "
+                             f"`python -m ehmam.data.normalization_stats --frontend {name}`) or neither")
+        defaults = config_class()
+        if (frontend.norm_mean, frontend.norm_std) != (defaults.norm_mean, defaults.norm_std):
+            where = f"model.{name}" if isinstance(model_cfg.frontend, str) else "model.frontend"
+            raise ValueError(f"{where}.norm_mean={frontend.norm_mean}, norm_std={frontend.norm_std}: "
                              "the task writes these; set task.norm_mean and task.norm_std instead")
         if mean is None:
             manifest = os.path.join(self.cfg.data, f"{_resolved(self.cfg, 'train_subset') or 'train'}.tsv")
@@ -141,9 +146,9 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
             stats = normalization_stats(manifest, self.cfg.norm_crops, seconds, self.cfg.seed,
                                         frontend=frontend_of(model_cfg))
             mean, std = stats.mean, stats.std
-            logger.info("log-mel statistics of %s: mean %.8g, std %.8g (stored in the checkpoint's model "
+            logger.info("%s statistics of %s: mean %.8g, std %.8g (stored in the checkpoint's model "
                         "config; task.norm_mean=%.8g task.norm_std=%.8g skips this at start-up)",
-                        manifest, mean, std, mean, std)
+                        name, manifest, mean, std, mean, std)
         frontend.norm_mean, frontend.norm_std = float(mean), float(std)
 
     def max_positions(self):
@@ -158,6 +163,20 @@ class SpectrogramPretrainingTask(TrainingRunTask, FairseqTask):
         return None
 
 
-def frontend_of(model_cfg) -> LogMelFrontend:
+def frontend_node(model_cfg):
+    """``(name, node)``: the model's front end config, the node the corpus statistics go in.
+    M2D's ``model.frontend`` is the log-mel config itself; Audio-MAE's names the block
+    (``kaldi_fbank`` or ``log_mel``) that holds it."""
+    frontend = model_cfg.get("frontend")
+    if isinstance(frontend, str) and frontend in SPECTROGRAM_FRONTENDS and model_cfg.get(frontend) is not None:
+        return frontend, model_cfg[frontend]
+    if frontend is not None and not isinstance(frontend, str) and "n_mels" in frontend:
+        return "log_mel", frontend
+    raise ValueError(f"model {model_cfg.get('_name')!r} has no spectrogram front end to normalise "
+                     f"(model.frontend={frontend!r}): the spectrogram_pretraining task trains the ViT methods")
+
+
+def frontend_of(model_cfg):
     """The model's front end, built from its config with the geometry it trains with."""
-    return LogMelFrontend(plain_config(model_cfg.frontend, LogMelConfig))
+    name, node = frontend_node(model_cfg)
+    return spectrogram_frontend(plain_config(node, SPECTROGRAM_FRONTENDS[name][0]))

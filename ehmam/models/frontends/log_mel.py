@@ -80,8 +80,33 @@ class LogMelFrontend(nn.Module):
             power=2.0, center=True, pad_mode="reflect", mel_scale="slaney", norm="slaney",
         )
 
+    # -- what the ViT methods ask of any spectrogram front end (Kaldi's too) --------------
+
+    @property
+    def bins(self) -> int:
+        """Frequency bins: the image height."""
+        return self.cfg.n_mels
+
+    @property
+    def hop_samples(self) -> int:
+        return self.cfg.hop_length
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform it takes: reflect padding needs more than ``n_fft // 2``."""
+        return self.cfg.n_fft // 2 + 1
+
     def num_frames(self, samples: int) -> int:
         return samples // self.cfg.hop_length + 1
+
+    def samples_for(self, frames: int) -> int:
+        """The fewest samples that give ``frames`` frames."""
+        return (frames - 1) * self.cfg.hop_length
+
+    def images(self, waveform: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``B x S`` -> the ``B x 1 x F x T`` image a ViT takes. ``lengths`` is not used:
+        M2D takes the log-mel of the zero-padded clip as it is."""
+        return self(waveform)
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Raw ``log(mel power + eps)``, not normalised: B x S -> B x 1 x n_mels x T."""
@@ -138,6 +163,30 @@ class KaldiFbankFrontend(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.window_samples = int(cfg.sample_rate * cfg.frame_length_ms / 1000)
+
+    @property
+    def bins(self) -> int:
+        return self.cfg.num_mel_bins
+
+    @property
+    def hop_samples(self) -> int:
+        return int(self.cfg.sample_rate * self.cfg.frame_shift_ms / 1000)
+
+    @property
+    def min_samples(self) -> int:
+        return self.window_samples
+
+    def num_frames(self, samples: int) -> int:
+        """Kaldi's ``snip_edges`` frames of ``samples`` (before padding to ``target_frames``)."""
+        return 0 if samples < self.window_samples else 1 + (samples - self.window_samples) // self.hop_samples
+
+    def samples_for(self, frames: int) -> int:
+        return self.window_samples + (frames - 1) * self.hop_samples
+
+    def images(self, waveform: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``B x S`` -> ``B x 1 x F x T``: the filter bank turned to the ViTs' frequency x time
+        layout (Audio-MAE's own image is ``1 x T x F``; the patches are the same)."""
+        return self(waveform, lengths).transpose(1, 2)[:, None]
 
     def fbank(self, waveform: torch.Tensor) -> torch.Tensor:
         """Raw filter bank of one utterance: S -> T x num_mel_bins (Kaldi's snip_edges frames)."""

@@ -63,8 +63,11 @@ class AudioMAEConfig:
     def __post_init__(self):
         if self.frontend not in SPECTROGRAM_FRONTENDS:
             raise ValueError(f"frontend={self.frontend!r}: expected one of {tuple(SPECTROGRAM_FRONTENDS)}")
-        if self.masking.ratio == 0 and self.masking.strategy != "time_frequency":
-            raise ValueError("masking.ratio=0 masks nothing: there is nothing to reconstruct")
+        masking = self.masking
+        shares = (masking.time_ratio, masking.frequency_ratio) if masking.strategy == "time_frequency" else (masking.ratio,)
+        if not any(shares):
+            raise ValueError(f"masking {masking.strategy} with share(s) {shares} masks nothing: there is "
+                             "nothing to reconstruct")
         bins = self.frontend_config.num_mel_bins if self.frontend == "kaldi_fbank" else self.frontend_config.n_mels
         if bins % self.encoder.patch_size[0]:
             raise ValueError(f"the {self.frontend} front end's {bins} bins are not a multiple of the patch "
@@ -140,7 +143,7 @@ class AudioMAEOutput(MaskedPredictionOutput):
 class AudioMAEModel(nn.Module):
     """``forward(source, generator, lengths)``: waveform crops ``B x S`` -> :class:`AudioMAEOutput`
     in the named steps :meth:`spectrogram`, :meth:`patchify`, :meth:`mask`, :meth:`encode`,
-    :meth:`decode` and :func:`reconstruction_loss`. ``lengths``: samples of audio per row;
+    :meth:`decode` and :meth:`loss`. ``lengths``: samples of audio per row;
     the Kaldi front end pads its filter bank after them, as Audio-MAE pads the spectrogram."""
 
     def __init__(self, cfg: AudioMAEConfig):
@@ -177,6 +180,10 @@ class AudioMAEModel(nn.Module):
         """Encoded tokens back at their patches, mask tokens elsewhere -> ``B x N x P``."""
         return self.decoder(encoded.hidden, mask.visible, encoded.grid, encoded.has_cls)
 
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor, mask: PatchMask):
+        """The mean MSE over masked patches, and each masked patch's: :func:`reconstruction_loss`."""
+        return reconstruction_loss(predictions, targets, mask)
+
     def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None,
                 lengths: Optional[torch.Tensor] = None) -> AudioMAEOutput:
         if generator is None:
@@ -185,7 +192,7 @@ class AudioMAEModel(nn.Module):
         targets = self.patchify(images)
         mask = self.mask(images, generator)
         predictions = self.decode(self.encode(images, mask), mask)
-        loss, patch_losses = reconstruction_loss(predictions, targets, mask)
+        loss, patch_losses = self.loss(predictions, targets, mask)
         return AudioMAEOutput(loss=loss, patch_losses=patch_losses, predictions=predictions,
                               targets=targets, mask=mask, images=images)
 

@@ -214,3 +214,5 @@ def test_config_errors():
         AudioMAEConfig(kaldi_fbank=KaldiFbankConfig(num_mel_bins=100))
     with pytest.raises(ValueError, match="masks nothing"):
         AudioMAEConfig(masking=PatchMaskingConfig(ratio=0.0))
+    with pytest.raises(ValueError, match="masks nothing"):
+        AudioMAEConfig(masking=PatchMaskingConfig(strategy="time_frequency", time_ratio=0.0, frequency_ratio=0.0))

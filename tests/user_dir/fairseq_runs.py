@@ -72,6 +72,37 @@ def corpus_with_nan_audio(src: Path, dst: Path, line: int = 7):
     return data, path
 
 
+def assert_replayed(reference_dir: Path, save_dir: Path, after: int, keys) -> None:
+    """The run resumed in ``save_dir`` replays the uninterrupted one in ``reference_dir``:
+    every logged ``keys`` of each update after ``after``, and every final weight (the
+    masking generator's state included), bit for bit."""
+    from scripts.plot_pretraining import read_fairseq_log
+
+    def records(directory):
+        return {int(r["num_updates"]): r for r in read_fairseq_log(directory / "hydra/hydra_train.log")["train_inner"]
+                if int(r["num_updates"]) > after}
+
+    resumed, expected = records(save_dir), records(reference_dir)
+    assert sorted(resumed) == sorted(expected) and expected
+    for update, record in expected.items():
+        for key in keys:
+            assert resumed[update][key] == record[key], (update, key)
+    ours, theirs = (torch.load(d / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
+                    for d in (save_dir, reference_dir))
+    assert ours.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        if name == "_extra_state":
+            assert torch.equal(ours[name]["mask_generator"], tensor["mask_generator"])
+        else:
+            assert torch.equal(ours[name], tensor), name
+
+
+def encoder_weights(checkpoint: Path, prefix: str) -> dict:
+    """The encoder weights of a fairseq checkpoint under ``prefix``, the prefix stripped."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}
+
+
 def checkpoint_updates(path: Path) -> int:
     """The updates a fairseq checkpoint was saved after."""
     state = torch.load(path, map_location="cpu", weights_only=False)

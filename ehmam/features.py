@@ -352,7 +352,7 @@ def _spectrogram_reader(weights: Callable[[dict, str], SpectrogramWeights]) -> E
 
 
 register_encoder("M2D", holds_m2d, _spectrogram_reader(m2d_weights))
-register_encoder("Audio-MAE", holds_audio_mae, _spectrogram_reader(audio_mae_weights))
+register_encoder("Audio-MAE / MSM-MAE", holds_audio_mae, _spectrogram_reader(audio_mae_weights))
 
 
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:

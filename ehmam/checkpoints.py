@@ -345,8 +345,15 @@ def audio_mae_weights(state: dict, source: str = "checkpoint") -> SpectrogramWei
 def load_audio_mae_model(path: PathLike, what: str = "loading an Audio-MAE model") -> AudioMAEModel:
     """The whole :class:`~ehmam.models.audio_mae.AudioMAEModel` (encoder and decoder) of an
     Audio-MAE / MSM-MAE pretraining checkpoint, in eval mode: for the reconstruction figure."""
+    return load_audio_mae_checkpoint(path, what)[0]
+
+
+def load_audio_mae_checkpoint(path: PathLike, what: str = "loading an Audio-MAE model"):
+    """:func:`load_audio_mae_model` and what the checkpoint says of its training input (the
+    :class:`SpectrogramWeights`), from one read of the file."""
     state = read_checkpoint(path, what)
     _refuse_other(state, path, holds_audio_mae, "Audio-MAE / MSM-MAE", "examples/audio_mae/config's recipes")
-    model = AudioMAEModel(audio_mae_weights(state, str(path)).cfg)
+    found = audio_mae_weights(state, str(path))
+    model = AudioMAEModel(found.cfg)
     load_weights(model, weights_under(state, AUDIO_MAE_PREFIX), path)
-    return model.eval()
+    return model.eval(), found

@@ -1,6 +1,7 @@
 """EH-MAM's training signals (arXiv 2410.13179, Sec. 3.2): teacher targets, the
 reconstruction loss (Eq. 3), the auxiliary ranking loss (Eqs. 4-6), and the one
-function that weighs and sums them.
+function that weighs and sums them; and :func:`standardize`, the per-token standardisation
+of M2D's targets and of MAE's per-patch normalised pixels.
 
 Shapes: features ``B x T x D``; per-frame values ``B x T``; masks ``B x T`` bool with
 True = masked; padding masks ``B x T`` bool with True = padding.
@@ -27,6 +28,14 @@ def instance_norm_over_time(
     mean = (x * weight).sum(dim=1, keepdim=True) / count
     var = (((x - mean) ** 2) * weight).sum(dim=1, keepdim=True) / count
     return (x - mean) / torch.sqrt(var + eps) * weight
+
+
+def standardize(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``(x - mean) / sqrt(var + eps)`` over the last axis, the unbiased variance as
+    ``torch.var``: MAE's ``norm_pix_loss`` (Audio-MAE's patch targets; nttcslab/m2d applies it
+    to target tokens)."""
+    mean = x.mean(dim=-1, keepdim=True)
+    return (x - mean) / (x.var(dim=-1, keepdim=True) + eps).sqrt()
 
 
 def teacher_targets(

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ehmam.checkpoints import load_m2d_model  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.models.m2d import M2DModel, normalized_mse, tiny_m2d_config  # noqa: E402
-from scripts.figures import save_figure  # noqa: E402
+from scripts.figures import blank, draw_patch_grid, outline_patches, save_figure  # noqa: E402
 
 
 def untrained_model() -> M2DModel:
@@ -57,16 +57,7 @@ def m2d_views(model: M2DModel, waveform: torch.Tensor, seed: int, standardise: b
     return images[0, 0].numpy(), mask.mask[0].view(grid).numpy(), loss_map.view(grid).numpy()
 
 
-def blank(spec: np.ndarray, hidden: np.ndarray, patch) -> np.ndarray:
-    """``spec`` with the patches where ``hidden`` is True set to NaN (drawn as background)."""
-    out = spec.copy()
-    for f, t in zip(*np.nonzero(hidden)):
-        out[f * patch[0]:(f + 1) * patch[0], t * patch[1]:(t + 1) * patch[1]] = np.nan
-    return out
-
-
 def plot(spec, mask, loss_map, patch, out: Path, title: str, target_sees_all: bool) -> None:
-    rows, cols = mask.shape
     panels = 3 + (loss_map is not None)
     fig, axes = plt.subplots(panels, 1, figsize=(10, 1.7 * panels + 0.6), sharex=True)
     limits = dict(vmin=np.nanpercentile(spec, 1), vmax=np.nanpercentile(spec, 99))
@@ -82,9 +73,7 @@ def plot(spec, mask, loss_map, patch, out: Path, title: str, target_sees_all: bo
         ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, extent=extent, interpolation="nearest", **limits)
         ax.set_title(name, fontsize=9)
         ax.set_ylabel("mel bin")
-    for f, t in zip(*np.nonzero(mask)):
-        axes[0].add_patch(plt.Rectangle((t * patch[1], f * patch[0]), patch[1], patch[0], fill=False,
-                                        edgecolor="white", linewidth=0.9))
+    outline_patches(axes[0], mask, patch, linewidth=0.9)
     if loss_map is not None:
         image = axes[3].imshow(np.kron(loss_map, np.ones(patch)), origin="lower", aspect="auto", cmap="viridis",
                                extent=extent, interpolation="nearest")
@@ -93,10 +82,7 @@ def plot(spec, mask, loss_map, patch, out: Path, title: str, target_sees_all: bo
         axes[3].set_ylabel("mel bin")
         fig.colorbar(image, cax=axes[3].inset_axes([1.005, 0.0, 0.012, 1.0]))  # keeps the panels aligned
     for ax in axes:
-        for f in range(rows + 1):
-            ax.axhline(f * patch[0], color="black", linewidth=0.3, alpha=0.5)
-        for t in range(cols + 1):
-            ax.axvline(t * patch[1], color="black", linewidth=0.3, alpha=0.5)
+        draw_patch_grid(ax, mask.shape, patch)
     axes[-1].set_xlabel("frame (10 ms)")
     fig.suptitle(title, fontsize=10)
     save_figure(fig, out, dpi=110)

@@ -31,11 +31,10 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ehmam.checkpoints import audio_mae_weights, load_audio_mae_model, read_checkpoint  # noqa: E402
+from ehmam.checkpoints import load_audio_mae_checkpoint  # noqa: E402
 from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.models.audio_mae import AudioMAEModel, reconstruction_loss  # noqa: E402
-from scripts.figures import save_figure  # noqa: E402
-from scripts.plot_m2d_masks import blank  # noqa: E402
+from scripts.figures import blank, draw_patch_grid, outline_patches, save_figure  # noqa: E402
 
 
 def training_input(model: AudioMAEModel, waveform: torch.Tensor, frames: int):
@@ -61,7 +60,6 @@ def reconstruction_views(model: AudioMAEModel, waveform: torch.Tensor, frames: i
 
 
 def plot(spec, mask, picture, loss, patch, out: Path, title: str, bins: str, norm_pix: bool) -> None:
-    rows, cols = mask.shape
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.2), sharex=True)
     limits = dict(vmin=np.percentile(spec, 1), vmax=np.percentile(spec, 99))
     cmap = plt.get_cmap("magma").copy()
@@ -75,13 +73,8 @@ def plot(spec, mask, picture, loss, patch, out: Path, title: str, bins: str, nor
         ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, extent=extent, interpolation="nearest", **limits)
         ax.set_title(name, fontsize=9)
         ax.set_ylabel(bins)
-        for f in range(rows + 1):
-            ax.axhline(f * patch[0], color="black", linewidth=0.3, alpha=0.5)
-        for t in range(cols + 1):
-            ax.axvline(t * patch[1], color="black", linewidth=0.3, alpha=0.5)
-    for f, t in zip(*np.nonzero(mask)):
-        axes[2].add_patch(plt.Rectangle((t * patch[1], f * patch[0]), patch[1], patch[0], fill=False,
-                                        edgecolor="white", linewidth=0.6))
+        draw_patch_grid(ax, mask.shape, patch)
+    outline_patches(axes[2], mask, patch, linewidth=0.6)
     axes[-1].set_xlabel("frame (10 ms)")
     fig.suptitle(title, fontsize=10)
     save_figure(fig, out, dpi=110)
@@ -94,8 +87,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("outputs/mae_reconstruction.png"))
     parser.add_argument("--seed", type=int, default=0, help="decides the mask")
     args = parser.parse_args(argv)
-    model = load_audio_mae_model(args.checkpoint, "drawing a reconstruction")
-    frames = audio_mae_weights(read_checkpoint(args.checkpoint)).training_frames
+    model, found = load_audio_mae_checkpoint(args.checkpoint, "drawing a reconstruction")
+    frames = found.training_frames
     waveform = torch.from_numpy(read_audio(args.audio))
     spec, mask, picture, loss = reconstruction_views(model, waveform, frames, args.seed)
     cfg = model.cfg

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..collapse import CollapseGuardConfig
+from ..losses import standardize
 from ..masking.patches import PatchMask, PatchMaskingConfig, patch_mask
 from .decoders.mae import MaeDecoder, MaeDecoderConfig
 from .encoders.vit import ViTConfig, ViTEncoder, ViTOutput, gather_tokens
@@ -117,32 +118,23 @@ def tiny_msm_mae_config(**overrides) -> AudioMAEConfig:
     return msm_mae_config(**cfg)
 
 
-def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """MAE's ``norm_pix_loss`` targets: each patch ``(x - mean) / sqrt(var + eps)`` over its
-    own values, the variance unbiased: ``B x N x P`` -> ``B x N x P``."""
-    mean = patches.mean(dim=-1, keepdim=True)
-    return (patches - mean) / (patches.var(dim=-1, keepdim=True) + eps).sqrt()
+def patch_mse(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each patch's squared error averaged over its values: ``B x M x P`` twice -> ``B x M``."""
+    return (predictions.float() - targets.float()).square().mean(dim=-1)
 
 
 def reconstruction_loss(predictions: torch.Tensor, targets: torch.Tensor, mask: PatchMask):
     """The mean squared error of each masked patch, ``B x M``, and their mean: visible
-    patches count for nothing. ``predictions`` / ``targets``: ``B x N x P``."""
-    patch_losses = (predictions.float() - targets.float()).square().mean(dim=-1)
-    patch_losses = gather_tokens(patch_losses[..., None], mask.masked)[..., 0]
+    patches count for nothing. ``predictions`` / ``targets``: ``B x N x P``, every patch."""
+    patch_losses = patch_mse(gather_tokens(predictions, mask.masked), gather_tokens(targets, mask.masked))
     return patch_losses.mean(), patch_losses
 
 
-class AudioMAEOutput(MaskedPredictionOutput):
-    """``predictions`` / ``targets`` ``B x N x P`` for every patch (targets per-patch
-    normalised under ``norm_pix_loss``); the spreads are over the masked ones."""
-
-    def masked_pairs(self):
-        return gather_tokens(self.targets, self.mask.masked), gather_tokens(self.predictions, self.mask.masked)
-
-
 class AudioMAEModel(nn.Module):
-    """``forward(source, generator, lengths)``: waveform crops ``B x S`` -> :class:`AudioMAEOutput`
-    in the named steps :meth:`spectrogram`, :meth:`patchify`, :meth:`mask`, :meth:`encode`,
+    """``forward(source, generator, lengths)``: waveform crops ``B x S`` -> a
+    :class:`~ehmam.models.masked_output.MaskedPredictionOutput` (predictions and targets
+    ``B x M x P`` at the masked patches, targets per-patch normalised under
+    ``norm_pix_loss``), in the named steps :meth:`spectrogram`, :meth:`patchify`, :meth:`mask`, :meth:`encode`,
     :meth:`decode` and :meth:`loss`. ``lengths``: samples of audio per row;
     the Kaldi front end pads its filter bank after them, as Audio-MAE pads the spectrogram."""
 
@@ -166,7 +158,7 @@ class AudioMAEModel(nn.Module):
         """The reconstruction targets: ``B x N x P`` patches, per-patch normalised under
         ``norm_pix_loss``."""
         patches = patchify(images, self.cfg.encoder.patch_size)
-        return normalize_patches(patches, self.cfg.norm_pix_eps) if self.cfg.norm_pix_loss else patches
+        return standardize(patches, self.cfg.norm_pix_eps) if self.cfg.norm_pix_loss else patches
 
     def mask(self, images: torch.Tensor, generator: torch.Generator) -> PatchMask:
         grid = self.encoder.patch_embed.grid(images.shape[-2:])
@@ -180,21 +172,22 @@ class AudioMAEModel(nn.Module):
         """Encoded tokens back at their patches, mask tokens elsewhere -> ``B x N x P``."""
         return self.decoder(encoded.hidden, mask.visible, encoded.grid, encoded.has_cls)
 
-    def loss(self, predictions: torch.Tensor, targets: torch.Tensor, mask: PatchMask):
-        """The mean MSE over masked patches, and each masked patch's: :func:`reconstruction_loss`."""
-        return reconstruction_loss(predictions, targets, mask)
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Each masked patch's MSE, ``B x M``, from its prediction and target ``B x M x P``."""
+        return patch_mse(predictions, targets)
 
     def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None,
-                lengths: Optional[torch.Tensor] = None) -> AudioMAEOutput:
+                lengths: Optional[torch.Tensor] = None) -> MaskedPredictionOutput:
         if generator is None:
             generator = torch.Generator(device=source.device).manual_seed(0)
         images = self.spectrogram(source, lengths)
-        targets = self.patchify(images)
         mask = self.mask(images, generator)
-        predictions = self.decode(self.encode(images, mask), mask)
-        loss, patch_losses = self.loss(predictions, targets, mask)
-        return AudioMAEOutput(loss=loss, patch_losses=patch_losses, predictions=predictions,
-                              targets=targets, mask=mask, images=images)
+        # only the masked patches are scored: their predictions and targets, once
+        predictions = gather_tokens(self.decode(self.encode(images, mask), mask), mask.masked)
+        targets = gather_tokens(self.patchify(images), mask.masked)
+        patch_losses = self.loss(predictions, targets)
+        return MaskedPredictionOutput(loss=patch_losses.mean(), patch_losses=patch_losses, predictions=predictions,
+                                      targets=targets, mask=mask, images=images)
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, mask: PatchMask) -> torch.Tensor:

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..collapse import CollapseGuardConfig
 from ..ema import EmaConfig, EmaTeacher, ema_decay
+from ..losses import standardize
 from ..masking.patches import PatchMask, unstructured_mask
 from .decoders.mae import MaeDecoder, MaeDecoderConfig
 from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens, init_transformer_weights
@@ -97,13 +98,6 @@ def tiny_m2d_config(**overrides) -> M2DConfig:
     return M2DConfig(**cfg)
 
 
-def standardize(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``(x - mean) / sqrt(var + eps)`` over the last axis, the unbiased variance as
-    ``torch.var`` (nttcslab/m2d's ``norm_pix_loss`` on target tokens)."""
-    mean = x.mean(dim=-1, keepdim=True)
-    return (x - mean) / (x.var(dim=-1, keepdim=True) + eps).sqrt()
-
-
 def normalized_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 2 per token: ``||l2(p) - l2(t)||^2 = 2 - 2 cos(p, t)``; ``B x M x D`` -> ``B x M``."""
     p = F.normalize(prediction.float(), dim=-1)
@@ -111,13 +105,10 @@ def normalized_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return 2.0 - 2.0 * (p * t).sum(dim=-1)
 
 
-class M2DOutput(MaskedPredictionOutput):
-    """``predictions`` / ``targets`` ``B x M x D`` at ``mask.masked`` (the target sees the
-    masked patches); ``images`` the normalised log-mel input."""
-
-
 class M2DModel(nn.Module):
-    """``forward(source, generator)``: waveform crops ``B x S`` -> :class:`M2DOutput`, in the
+    """``forward(source, generator)``: waveform crops ``B x S`` -> a
+    :class:`~ehmam.models.masked_output.MaskedPredictionOutput` (predictions and
+    standardised targets ``B x M x D`` at the masked patches), in the
     named steps :meth:`log_mel`, :meth:`mask`, :meth:`encode_online`, :meth:`predict`,
     :meth:`encode_target` and :func:`normalized_mse`."""
 
@@ -175,7 +166,7 @@ class M2DModel(nn.Module):
             x = gather_tokens(x, mask.masked)
         return standardize(x.float(), self.cfg.target_eps)
 
-    def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None) -> M2DOutput:
+    def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None) -> MaskedPredictionOutput:
         if generator is None:
             generator = torch.Generator(device=source.device).manual_seed(0)
         images = self.log_mel(source)
@@ -184,7 +175,7 @@ class M2DModel(nn.Module):
         predictions = self.predict(online, mask)
         targets = self.encode_target(images, mask)
         patch_losses = normalized_mse(predictions, targets)
-        return M2DOutput(loss=patch_losses.mean(), patch_losses=patch_losses, predictions=predictions,
+        return MaskedPredictionOutput(loss=patch_losses.mean(), patch_losses=patch_losses, predictions=predictions,
                          targets=targets, mask=mask, images=images)
 
     @torch.no_grad()

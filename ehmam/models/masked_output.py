@@ -4,8 +4,6 @@ collapse guard and the ``spectrogram_pretraining`` criterion read."""
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Tuple
-
 import torch
 
 from ..collapse import feature_std
@@ -15,8 +13,9 @@ from ..masking.patches import PatchMask
 @dataclass
 class MaskedPredictionOutput:
     """``loss``: the mean of ``patch_losses`` ``B x M`` (M masked patches); ``predictions`` and
-    ``targets`` as the model defines them (see :meth:`masked_pairs`); ``mask`` the patch mask
-    (True = masked); ``images`` the normalised spectrogram input ``B x 1 x F x T``."""
+    ``targets`` ``B x M x D`` at ``mask.masked`` (M2D: representations; Audio-MAE: patch
+    values); ``mask`` the patch mask (True = masked); ``images`` the normalised spectrogram
+    input ``B x 1 x F x T``."""
 
     loss: torch.Tensor
     patch_losses: torch.Tensor
@@ -29,10 +28,6 @@ class MaskedPredictionOutput:
     def sample_size(self) -> int:
         return self.patch_losses.numel()
 
-    def masked_pairs(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(targets, predictions)`` at the masked patches, ``B x M x D``; here as stored."""
-        return self.targets, self.predictions
-
     def stats(self) -> dict:
         """What a run logs per batch: the spreads the collapse guard watches (computed once,
         then shared by the guard and the criterion)."""
@@ -40,5 +35,5 @@ class MaskedPredictionOutput:
 
     @cached_property
     def _spreads(self) -> dict:
-        targets, predictions = self.masked_pairs()
-        return {"target_std": float(feature_std(targets)), "prediction_std": float(feature_std(predictions))}
+        return {"target_std": float(feature_std(self.targets)),
+                "prediction_std": float(feature_std(self.predictions))}

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from ehmam.losses import standardize
 from ehmam.masking.patches import PatchMask, PatchMaskingConfig
-from ehmam.models.audio_mae import (AudioMAEConfig, AudioMAEModel, msm_mae_config, normalize_patches,
+from ehmam.models.audio_mae import (AudioMAEConfig, AudioMAEModel, msm_mae_config,
                                     reconstruction_loss, tiny_audio_mae_config, tiny_msm_mae_config)
 from ehmam.models.decoders.mae import MaeDecoder, MaeDecoderConfig
 from ehmam.models.frontends.log_mel import KaldiFbankConfig
@@ -45,7 +46,7 @@ def test_the_loss_counts_masked_patches_only():
 def test_norm_pix_targets_against_a_hand_computation():
     torch.manual_seed(1)
     patches = torch.randn(2, 3, 256) * 3 + 1
-    normalised = normalize_patches(patches, eps=1e-6)
+    normalised = standardize(patches, eps=1e-6)
     for b in range(2):
         for n in range(3):
             values = [float(v) for v in patches[b, n]]
@@ -54,13 +55,13 @@ def test_norm_pix_targets_against_a_hand_computation():
             expected = torch.tensor([(v - mean) / math.sqrt(var + 1e-6) for v in values])
             assert torch.allclose(normalised[b, n], expected, atol=1e-5)
     # a constant patch becomes zeros, not NaN
-    assert torch.equal(normalize_patches(torch.full((1, 1, 4), 7.0)), torch.zeros(1, 1, 4))
+    assert torch.equal(standardize(torch.full((1, 1, 4), 7.0)), torch.zeros(1, 1, 4))
 
 
 def test_the_model_reconstructs_normalised_targets_only_under_norm_pix_loss():
     images = torch.randn(1, 1, 128, 256) * 2 + 3
     with_norm, without = (AudioMAEModel(tiny_audio_mae_config(norm_pix_loss=flag)) for flag in (True, False))
-    assert torch.allclose(with_norm.patchify(images), normalize_patches(patchify(images, 16)))
+    assert torch.allclose(with_norm.patchify(images), standardize(patchify(images, 16)))
     assert torch.equal(without.patchify(images), patchify(images, 16))
 
 

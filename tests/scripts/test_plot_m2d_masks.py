@@ -4,7 +4,8 @@ import torch
 
 from ehmam.data.audio import read_audio
 from ehmam.data.manifest import read_manifest
-from scripts.plot_m2d_masks import blank, m2d_views, main, untrained_model
+from scripts.figures import blank
+from scripts.plot_m2d_masks import m2d_views, main, untrained_model
 
 
 def first_valid_file(corpus):

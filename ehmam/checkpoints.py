@@ -24,6 +24,7 @@ from .data.clips import ClipConfig
 from .models.ehmam import EhmamConfig, EhmamModel
 from .models.audio_mae import AudioMAEConfig, AudioMAEModel
 from .models.frontends import spectrogram_frontend
+from .models.jepa import JEPAConfig, JEPAModel
 from .models.m2d import M2DConfig, M2DModel
 from .models.encoders.context import ContextEncoder, EncoderOutput
 from .models.frontends.waveform import WaveformFrontend
@@ -283,7 +284,7 @@ class SpectrogramWeights:
     its front end's config (corpus statistics included), the encoder's weights and the
     spectrogram frames of a training clip."""
 
-    cfg: Union[M2DConfig, AudioMAEConfig]
+    cfg: Union[M2DConfig, AudioMAEConfig, JEPAConfig]
     frontend: object
     encoder: Dict[str, torch.Tensor]
     training_frames: int
@@ -357,3 +358,31 @@ def load_audio_mae_checkpoint(path: PathLike, what: str = "loading an Audio-MAE 
     model = AudioMAEModel(found.cfg)
     load_weights(model, weights_under(state, AUDIO_MAE_PREFIX), path)
     return model.eval(), found
+
+
+# ---- the audio JEPA (fairseq's ``jepa`` model, user_dir/models/jepa.py) ---------------------
+
+JEPA_FAIRSEQ_KEYS = ("_name", "seed")
+JEPA_PREFIX = "jepa."
+
+
+def holds_jepa(state: dict) -> bool:
+    return (fairseq_config(state) or {}).get("_name") == "jepa"
+
+
+def jepa_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
+    """The context encoder of an audio JEPA pretraining checkpoint (the target encoder and
+    predictor stay in the file), its config and the frames of a training clip."""
+    cfg, clip = _spectrogram_configs(state, source, JEPAConfig, JEPA_FAIRSEQ_KEYS, "audio JEPA")
+    encoder = weights_under(state, JEPA_PREFIX + "encoder.")
+    return SpectrogramWeights(cfg, cfg.frontend, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+
+
+def load_jepa_model(path: PathLike, what: str = "loading an audio JEPA model") -> JEPAModel:
+    """The whole :class:`~ehmam.models.jepa.JEPAModel` (context encoder, predictor and target
+    encoder) of an audio JEPA pretraining checkpoint, in eval mode: for figures and analyses."""
+    state = read_checkpoint(path, what)
+    _refuse_other(state, path, holds_jepa, "audio JEPA", "examples/jepa/config's recipes")
+    model = JEPAModel(jepa_weights(state, str(path)).cfg)
+    load_weights(model, weights_under(state, JEPA_PREFIX), path)
+    return model.eval()

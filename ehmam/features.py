@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import (CheckpointError, SpectrogramWeights, StudentEncoder, audio_mae_weights,
-                          fairseq_config, holds_audio_mae, holds_ehmam, holds_m2d, load_weights,
-                          m2d_weights, read_checkpoint, student_weights)
+                          fairseq_config, holds_audio_mae, holds_ehmam, holds_jepa, holds_m2d, jepa_weights,
+                          load_weights, m2d_weights, read_checkpoint, student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
 from .models.encoders.vit import ViTEncoder
@@ -353,6 +353,7 @@ def _spectrogram_reader(weights: Callable[[dict, str], SpectrogramWeights]) -> E
 
 register_encoder("M2D", holds_m2d, _spectrogram_reader(m2d_weights))
 register_encoder("Audio-MAE / MSM-MAE", holds_audio_mae, _spectrogram_reader(audio_mae_weights))
+register_encoder("audio JEPA", holds_jepa, _spectrogram_reader(jepa_weights))
 
 
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:

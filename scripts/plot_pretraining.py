@@ -6,7 +6,7 @@
 EH-MAM, four panels against the update: the loss and its reconstruction term (train and
 valid), the ranking loss with the loss predictor's pairwise ranking accuracy, the selective
 share of the mask with the EMA decay, and the target / prediction spread the collapse guard
-watches. A spectrogram method's run (M2D, Audio-MAE, MSM-MAE; criterion
+watches. A spectrogram method's run (M2D, Audio-MAE, MSM-MAE, the audio JEPA; criterion
 ``spectrogram_pretraining``), three: the loss (train and valid), the learning rate with the
 EMA decay of a method that has a teacher, and the same spreads. A resumed run appends to the
 same log; the last record of an update wins.
@@ -104,7 +104,7 @@ def spectrogram_method(path: Path) -> str:
         return "spectrogram"
     if model.group(1) == "AudioMAE":
         return "MSM-MAE" if "'frontend': 'log_mel'" in text else "Audio-MAE"
-    return model.group(1)
+    return {"JEPA": "audio JEPA"}.get(model.group(1), model.group(1))
 
 
 def plot_spectrogram_run(log: Dict[str, List[dict]], out: Path, title: str) -> None:

@@ -319,7 +319,7 @@ def linear_evaluation_cases() -> list:
         foreign = env.scratch / "wav2vec2.pt"
         torch.save({"model": {}, "cfg": {"model": {"_name": "wav2vec2"}}}, foreign)
         return Attempt(linear(env, env.audio_tasks / "spcv2", checkpoint=foreign),
-                       r"wav2vec2\.pt: holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM, M2D, Audio-MAE / MSM-MAE\)\. Fix: pass a "
+                       r"wav2vec2\.pt: holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM, M2D, Audio-MAE / MSM-MAE, audio JEPA\)\. Fix: pass a "
                        r"checkpoint written by ehmam's training", no_new_files=True)
 
     def data_folder_absent(env):

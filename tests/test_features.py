@@ -134,7 +134,7 @@ def test_load_encoder_reads_the_plain_loop_and_refuses_missing_and_foreign_files
         load_encoder(tmp_path / "missing.pt")
     foreign = tmp_path / "w2v.pt"
     torch.save({"model": {}, "cfg": {"model": {"_name": "wav2vec2"}}}, foreign)
-    with pytest.raises(CheckpointError, match=r"holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM, M2D, Audio-MAE / MSM-MAE\)"):
+    with pytest.raises(CheckpointError, match=r"holds a fairseq 'wav2vec2' model, not one of ehmam's \(EH-MAM, M2D, Audio-MAE / MSM-MAE, audio JEPA\)"):
         load_encoder(foreign)
 
 

@@ -33,7 +33,7 @@ from .encoders.vit import ViTConfig, ViTEncoder, ViTOutput, gather_tokens
 from .frontends import SPECTROGRAM_FRONTENDS, spectrogram_frontend
 from .frontends.log_mel import KaldiFbankConfig, LogMelConfig
 from .masked_output import MaskedPredictionOutput
-from .patches import patchify, unpatchify
+from .patches import patchify, unpatchify, whole_columns
 
 
 @dataclass
@@ -150,9 +150,7 @@ class AudioMAEModel(nn.Module):
 
     def spectrogram(self, source: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``B x S`` waveform -> ``B x 1 x F x T`` normalised image, cut to whole patch columns."""
-        images = self.frontend.images(source, lengths)
-        frames = images.shape[-1] - images.shape[-1] % self.cfg.encoder.patch_size[1]
-        return images[..., :frames]
+        return whole_columns(self.frontend.images(source, lengths), self.cfg.encoder.patch_size[1])
 
     def patchify(self, images: torch.Tensor) -> torch.Tensor:
         """The reconstruction targets: ``B x N x P`` patches, per-patch normalised under
@@ -183,7 +181,7 @@ class AudioMAEModel(nn.Module):
         images = self.spectrogram(source, lengths)
         mask = self.mask(images, generator)
         # only the masked patches are scored: their predictions and targets, once
-        predictions = gather_tokens(self.decode(self.encode(images, mask), mask), mask.masked)
+        predictions = self.decoder.predict_at(self.encode(images, mask), mask.masked)
         targets = gather_tokens(self.patchify(images), mask.masked)
         patch_losses = self.loss(predictions, targets)
         return MaskedPredictionOutput(loss=patch_losses.mean(), patch_losses=patch_losses, predictions=predictions,

@@ -37,6 +37,7 @@ from .decoders.mae import MaeDecoder, MaeDecoderConfig
 from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens, init_transformer_weights
 from .frontends.log_mel import LogMelConfig, LogMelFrontend
 from .masked_output import MaskedPredictionOutput
+from .patches import whole_columns
 
 
 TARGET_INITS = ("independent", "copy")
@@ -132,9 +133,7 @@ class M2DModel(nn.Module):
 
     def log_mel(self, source: torch.Tensor) -> torch.Tensor:
         """``B x S`` waveform -> ``B x 1 x F x T`` normalised log-mel, cut to whole patches."""
-        images = self.frontend(source)
-        frames = images.shape[-1] - images.shape[-1] % self.cfg.encoder.patch_size[1]
-        return images[..., :frames]
+        return whole_columns(self.frontend(source), self.cfg.encoder.patch_size[1])
 
     def mask(self, images: torch.Tensor, generator: torch.Generator) -> PatchMask:
         grid = self.encoder.patch_embed.grid(images.shape[-2:])
@@ -147,8 +146,7 @@ class M2DModel(nn.Module):
     def predict(self, online, mask: PatchMask) -> torch.Tensor:
         """The predictor fills mask tokens around the visible tokens and predicts every
         patch; the masked ones are kept: ``B x M x D``."""
-        predicted = self.predictor(online.hidden, mask.visible, online.grid, online.has_cls)
-        return gather_tokens(predicted, mask.masked)
+        return self.predictor.predict_at(online, mask.masked)
 
     @torch.no_grad()
     def encode_target(self, images: torch.Tensor, mask: PatchMask) -> torch.Tensor:

@@ -32,6 +32,12 @@ def patch_grid(image_size: Tuple[int, int], patch_size) -> Grid:
     return grid
 
 
+def whole_columns(images: torch.Tensor, patch_width: int) -> torch.Tensor:
+    """``B x C x F x T`` cut to the frames that fill whole patch columns (the last partial
+    column dropped, as the patch embedding's strided conv would drop it)."""
+    return images[..., : images.shape[-1] - images.shape[-1] % patch_width]
+
+
 def patchify(images: torch.Tensor, patch_size) -> torch.Tensor:
     """``B x C x H x W`` -> ``B x N x (ph * pw * C)``; each patch flattened row by row, channels
     last (MAE's order). ``H`` and ``W`` must be multiples of the patch."""

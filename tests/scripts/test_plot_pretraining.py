@@ -103,3 +103,5 @@ def test_a_run_without_a_teacher_is_drawn_and_named_by_its_model(tmp_path):
     assert spectrogram_method(log) == "MSM-MAE"
     log.write_text(log.read_text().replace("AudioMAEFairseqModel", "M2DFairseqModel"))
     assert spectrogram_method(log) == "M2D"
+    log.write_text(log.read_text().replace("M2DFairseqModel", "JEPAFairseqModel"))
+    assert spectrogram_method(log) == "audio JEPA"

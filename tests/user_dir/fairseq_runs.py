@@ -107,3 +107,14 @@ def checkpoint_updates(path: Path) -> int:
     """The updates a fairseq checkpoint was saved after."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     return state["optimizer_history"][-1]["num_updates"]
+
+
+def reference_training(train, data: Path, save_dir: Path, updates: int):
+    """``train(data, save_dir, *overrides)`` for ``updates`` uninterrupted updates, a checkpoint
+    (and validation) every 50, all kept, for the resume comparisons: ``(save_dir, log, the
+    parsed json log)``."""
+    from scripts.plot_pretraining import read_fairseq_log
+
+    log = train(data, save_dir, f"optimization.max_update={updates}", "checkpoint.save_interval_updates=50",
+                "checkpoint.keep_interval_updates=-1", "dataset.validate_interval_updates=50")
+    return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")

@@ -4,6 +4,7 @@ resumed run replays the uninterrupted one exactly, the checkpoints serve the fea
 base recipes are accepted, and NaN audio or a collapse stops the run with the cause named."""
 import math
 import re
+from statistics import fmean as mean
 
 import pytest
 import torch
@@ -39,11 +40,6 @@ def reference_run(demo_corpus, tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("audio_mae_reference") / "ckpt"
     log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}", *PINNED)
     return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")
-
-
-def mean(values):
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def test_trains_the_loss_falls_and_validation_runs(reference_run):

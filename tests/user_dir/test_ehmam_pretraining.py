@@ -3,6 +3,7 @@ the loss falls, the schedules run, checkpoints load without unpickling code, a r
 replays the uninterrupted one exactly, and bad runs stop with a clear message."""
 import math
 import re
+from statistics import fmean as mean
 
 import numpy as np
 import pytest
@@ -33,11 +34,6 @@ def reference_run(demo_corpus, tmp_path_factory):
     log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}",
                 "checkpoint.save_interval_updates=10", "checkpoint.keep_interval_updates=-1")
     return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")
-
-
-def mean(values):
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def test_trains_and_the_schedules_run(reference_run):

@@ -5,6 +5,7 @@ audio stops the run with the file named."""
 import math
 import re
 from dataclasses import replace
+from statistics import fmean as mean
 
 import numpy as np
 import pytest
@@ -17,9 +18,8 @@ from ehmam.data.normalization_stats import normalization_stats
 from ehmam.ema import ema_decay
 from ehmam.features import SpectrogramViTEncoder, load_encoder
 from ehmam.models.m2d import tiny_m2d_config
-from scripts.plot_pretraining import read_fairseq_log
 from tests.user_dir.fairseq_runs import (REPO, assert_replayed, copy_corpus, corpus_with_nan_audio, encoder_weights,
-                                         hydra_train)
+                                         hydra_train, reference_training)
 
 CONFIG_DIR = REPO / "examples/m2d/config"
 UPDATES = 200  # 32 training utterances at 8 per batch: 4 updates per epoch
@@ -34,16 +34,7 @@ def train(data, save_dir, *overrides, **kwargs):
 @pytest.fixture(scope="module")
 def reference_run(demo_corpus, tmp_path_factory):
     """UPDATES uninterrupted updates, a checkpoint (and validation) every 50, all kept."""
-    save_dir = tmp_path_factory.mktemp("m2d_reference") / "ckpt"
-    log = train(demo_corpus, save_dir, f"optimization.max_update={UPDATES}",
-                "checkpoint.save_interval_updates=50", "checkpoint.keep_interval_updates=-1",
-                "dataset.validate_interval_updates=50")
-    return save_dir, log, read_fairseq_log(save_dir / "hydra/hydra_train.log")
-
-
-def mean(values):
-    values = list(values)
-    return sum(values) / len(values)
+    return reference_training(train, demo_corpus, tmp_path_factory.mktemp("m2d_reference") / "ckpt", UPDATES)
 
 
 def test_trains_the_loss_falls_and_validation_runs(reference_run):

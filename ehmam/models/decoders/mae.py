@@ -22,7 +22,7 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from ..encoders.vit import Block, init_transformer_weights
+from ..encoders.vit import Block, ViTOutput, gather_tokens, init_transformer_weights
 from ..patches import Grid, sincos_table
 from .shifted_window import SHIFT_AXES, ShiftedWindowBlock
 
@@ -118,3 +118,8 @@ class MaeDecoder(nn.Module):
             x = block(x, grid) if isinstance(block, ShiftedWindowBlock) else block(x)
         x = self.head(self.norm(x))
         return x[:, 1:] if keep_cls else x
+
+    def predict_at(self, encoded: ViTOutput, positions: torch.Tensor) -> torch.Tensor:
+        """The encoder's output for its visible patches -> the predictions at ``positions``
+        (``B x M`` patch indices, the masked ones): ``B x M x out_dim``."""
+        return gather_tokens(self(encoded.hidden, encoded.visible, encoded.grid, encoded.has_cls), positions)

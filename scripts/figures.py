@@ -2,6 +2,7 @@
 spectrogram's 16 x 16 patches (grid lines, blanked patches, outlined patches).
 
 Patches are ``(height, width)`` in bins and frames; a patch mask is ``F' x T'`` bool."""
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,22 @@ def outline_patches(ax, where: np.ndarray, patch, linewidth: float, color="white
     for f, t in zip(*np.nonzero(where)):
         ax.add_patch(plt.Rectangle((t * patch[1], f * patch[0]), patch[1], patch[0], fill=False,
                                    edgecolor=color, linewidth=linewidth))
+
+
+def mask_figure_arguments(parser: argparse.ArgumentParser, method: str, out: str) -> None:
+    """The mask figures' command line: an utterance, an optional checkpoint of ``method``, the
+    output, how much of the file, the masks' seed."""
+    parser.add_argument("--audio", type=Path, required=True, help="a 16 kHz mono file")
+    parser.add_argument("--checkpoint", type=Path, help=f"a checkpoint of {method} (examples/ recipes)")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--seconds", type=float, default=3.2, help="at most this much of the file")
+    parser.add_argument("--seed", type=int, default=0, help="decides the mask")
+
+
+def read_start(path: Path, seconds: float, sample_rate: int):
+    """The first ``seconds`` of an audio file as a 1-D float tensor."""
+    import torch
+
+    from ehmam.data.audio import read_audio
+
+    return torch.from_numpy(read_audio(path))[: int(seconds * sample_rate)]

@@ -31,9 +31,9 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ehmam.checkpoints import load_m2d_model  # noqa: E402
-from ehmam.data.audio import read_audio  # noqa: E402
 from ehmam.models.m2d import M2DModel, normalized_mse, tiny_m2d_config  # noqa: E402
-from scripts.figures import blank, draw_patch_grid, outline_patches, save_figure  # noqa: E402
+from scripts.figures import (blank, draw_patch_grid, mask_figure_arguments, outline_patches, read_start,  # noqa: E402
+                             save_figure)
 
 
 def untrained_model() -> M2DModel:
@@ -90,14 +90,10 @@ def plot(spec, mask, loss_map, patch, out: Path, title: str, target_sees_all: bo
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audio", type=Path, required=True, help="a 16 kHz mono file")
-    parser.add_argument("--checkpoint", type=Path, help="an M2D checkpoint (examples/m2d/config recipes)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/m2d_masks.png"))
-    parser.add_argument("--seconds", type=float, default=3.2, help="at most this much of the file")
-    parser.add_argument("--seed", type=int, default=0, help="decides the mask")
+    mask_figure_arguments(parser, "M2D", "outputs/m2d_masks.png")
     args = parser.parse_args(argv)
     model = load_m2d_model(args.checkpoint, "drawing M2D's masks") if args.checkpoint else untrained_model()
-    waveform = torch.from_numpy(read_audio(args.audio))[: int(args.seconds * model.frontend.cfg.sample_rate)]
+    waveform = read_start(args.audio, args.seconds, model.frontend.cfg.sample_rate)
     spec, mask, loss_map = m2d_views(model, waveform, args.seed, standardise=args.checkpoint is None)
     source = f"{args.checkpoint.parent.name}/{args.checkpoint.name}" if args.checkpoint else "no checkpoint"
     rows, cols = mask.shape

@@ -32,6 +32,15 @@ def demo_corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def valid_utterance(demo_corpus) -> Path:
+    """The first validation file of the demo corpus, for the figure scripts."""
+    from ehmam.data.manifest import read_manifest
+
+    manifest = read_manifest(demo_corpus / "valid.tsv")
+    return manifest.audio_path(manifest.entries[0])
+
+
+@pytest.fixture(scope="session")
 def pretrained(demo_corpus, tmp_path_factory) -> Path:
     """checkpoint_last.pt of a 20-update tiny EH-MAM run through fairseq-hydra-train."""
     from tests.user_dir.fairseq_runs import pretrain

@@ -3,25 +3,19 @@ import pytest
 import torch
 
 from ehmam.data.audio import read_audio
-from ehmam.data.manifest import read_manifest
 from scripts.figures import blank
 from scripts.plot_m2d_masks import m2d_views, main, untrained_model
 
 
-def first_valid_file(corpus):
-    manifest = read_manifest(corpus / "valid.tsv")
-    return manifest.audio_path(manifest.entries[0])
-
-
-def test_m2d_mask_figure_without_a_checkpoint(demo_corpus, tmp_path):
+def test_m2d_mask_figure_without_a_checkpoint(valid_utterance, tmp_path):
     out = tmp_path / "m2d_masks.png"
-    main(["--audio", str(first_valid_file(demo_corpus)), "--out", str(out)])
+    main(["--audio", str(valid_utterance), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
 
 
-def test_the_drawn_mask_and_losses_are_the_models(demo_corpus):
+def test_the_drawn_mask_and_losses_are_the_models(valid_utterance):
     model = untrained_model()
-    waveform = torch.from_numpy(read_audio(first_valid_file(demo_corpus)))[:32_000]
+    waveform = torch.from_numpy(read_audio(valid_utterance))[:32_000]
     spec, mask, losses = m2d_views(model, waveform, seed=3, standardise=True)
     rows, cols = mask.shape
     assert spec.shape == (80, 16 * cols) and rows == 5
@@ -42,9 +36,9 @@ def test_blank_hides_whole_patches():
     assert np.isnan(out).sum() == 8 and (out[~np.isnan(out)] == spec[~np.isnan(out)]).all()
 
 
-def test_a_foreign_checkpoint_is_refused(pretrained, demo_corpus, tmp_path):
+def test_a_foreign_checkpoint_is_refused(pretrained, valid_utterance, tmp_path):
     from ehmam.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError, match="'ehmam' model, not an M2D one"):
-        main(["--audio", str(first_valid_file(demo_corpus)), "--checkpoint", str(pretrained),
+        main(["--audio", str(valid_utterance), "--checkpoint", str(pretrained),
               "--out", str(tmp_path / "x.png")])

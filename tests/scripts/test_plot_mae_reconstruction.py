@@ -7,14 +7,13 @@ from ehmam.data.audio import read_audio
 from ehmam.models.audio_mae import AudioMAEModel, tiny_audio_mae_config, tiny_msm_mae_config
 from ehmam.models.patches import patchify
 from scripts.plot_mae_reconstruction import main, reconstruction_views, training_input
-from tests.scripts.test_plot_m2d_masks import first_valid_file
 
 
 @pytest.mark.parametrize("config, frames", [(tiny_audio_mae_config, 256), (tiny_msm_mae_config, 320)])
-def test_the_drawn_views_are_the_models(config, frames, demo_corpus):
+def test_the_drawn_views_are_the_models(config, frames, valid_utterance):
     torch.manual_seed(0)
     model = AudioMAEModel(config()).eval()
-    waveform = torch.from_numpy(read_audio(first_valid_file(demo_corpus)))
+    waveform = torch.from_numpy(read_audio(valid_utterance))
     spec, mask, picture, loss = reconstruction_views(model, waveform, frames, seed=3)
     rows, cols = mask.shape
     assert spec.shape == picture.shape == (16 * rows, frames) and cols == frames // 16
@@ -40,12 +39,12 @@ def test_the_training_input_is_padded_or_cut_to_the_models_frames():
     assert clip.shape == (1, model.frontend.samples_for(256)) and lengths.tolist() == [clip.shape[1]]
 
 
-def test_a_foreign_checkpoint_is_refused(pretrained, demo_corpus, tmp_path):
+def test_a_foreign_checkpoint_is_refused(pretrained, valid_utterance, tmp_path):
     with pytest.raises(CheckpointError, match="'ehmam' model, not an Audio-MAE / MSM-MAE one"):
-        main([str(pretrained), "--audio", str(first_valid_file(demo_corpus)), "--out", str(tmp_path / "x.png")])
+        main([str(pretrained), "--audio", str(valid_utterance), "--out", str(tmp_path / "x.png")])
 
 
-def test_the_figure_from_a_checkpoint(demo_corpus, tmp_path):
+def test_the_figure_from_a_checkpoint(valid_utterance, tmp_path):
     from ehmam.configs import config_to_dict
 
     torch.manual_seed(1)
@@ -55,5 +54,5 @@ def test_the_figure_from_a_checkpoint(demo_corpus, tmp_path):
                 "cfg": {"model": {"_name": "audio_mae", "seed": 1, **config_to_dict(model.cfg)},
                         "task": {"clip": {"seconds": None, "samples": 40_960}}}}, path)
     out = tmp_path / "reconstruction.png"
-    main([str(path), "--audio", str(first_valid_file(demo_corpus)), "--out", str(out)])
+    main([str(path), "--audio", str(valid_utterance), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

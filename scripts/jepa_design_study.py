@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The audio JEPA design study at tiny scale: pretrain examples/jepa/config/tiny_cpu.yaml for
-a grid of design choices (masking strategy x target domain, at one training duration), then
+a grid of design choices (masking strategy x target domain x training duration; by default
+the three strategies and two domains at 3.2 s), then
 linear-evaluate every checkpoint, and its architecture with random weights, on the generated
 downstream tasks (manifests/make_audio_tasks.py), and print a markdown table like the
 paper's Table 1.
@@ -54,8 +55,9 @@ class Choice:
                 f"task.clip.samples={clip_samples(DURATION_FRAMES[self.duration])}"]
 
 
-def grid(strategies: Sequence[str], domains: Sequence[str], duration: str) -> List[Choice]:
-    return [Choice(strategy, domain, duration) for strategy in strategies for domain in domains]
+def grid(strategies: Sequence[str], domains: Sequence[str], durations: Sequence[str]) -> List[Choice]:
+    return [Choice(strategy, domain, duration) for strategy in strategies for domain in domains
+            for duration in durations]
 
 
 def train_command(choice: Choice, data: Path, out: Path, updates: int, extra: Sequence[str] = ()) -> List[str]:
@@ -154,7 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     p.add_argument("--out", type=Path, default=Path("outputs/jepa_study"))
     p.add_argument("--strategies", nargs="+", default=list(JEPA_STRATEGIES), choices=JEPA_STRATEGIES)
     p.add_argument("--domains", nargs="+", default=list(TARGET_DOMAINS), choices=TARGET_DOMAINS)
-    p.add_argument("--duration", default="3.2s", choices=sorted(DURATION_FRAMES))
+    p.add_argument("--durations", nargs="+", default=["3.2s"], choices=list(DURATION_FRAMES),
+                   help="training crop lengths (the paper's 2.1, 3.2 and 6.4 s)")
     p.add_argument("--updates", type=int, default=3000, help="pretraining updates per choice (tiny_cpu's 3000)")
     p.add_argument("--task-names", nargs="+", default=list(TASKS), choices=TASKS)
     p.add_argument("--runs", type=int, default=5, help="seeded linear probes per task")
@@ -165,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         if not (args.tasks / task).is_dir():
             raise SystemExit(f"{args.tasks / task}: no such task folder. Fix: .venv/bin/python "
                              f"manifests/make_audio_tasks.py all --out {args.tasks}")
-    choices = grid(args.strategies, args.domains, args.duration)
+    choices = grid(args.strategies, args.domains, args.durations)
     args.out.mkdir(parents=True, exist_ok=True)
     for choice in choices:
         checkpoint = pretrain(choice, args.data, args.out, args.updates, args.overrides, args.dry_run)

@@ -96,6 +96,13 @@ def series(records, key):
     return [u for u, _ in points], [v for _, v in points]
 
 
+def run_name(path: Path) -> str:
+    """The run's folder: the log's, or the one above a ``hydra/`` log folder (a
+    ``hydra.run.dir=RUN/hydra`` layout, as scripts/jepa_design_study.py writes)."""
+    folder = path.resolve().parent
+    return folder.parent.name if folder.name == "hydra" else folder.name
+
+
 def spectrogram_method(path: Path) -> str:
     """The method a spectrogram run trained, from the model fairseq logs at start-up."""
     text = path.read_text(errors="replace")
@@ -195,9 +202,9 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 1
     if log_kind(log) == "spectrogram":
-        plot_spectrogram_run(log, args.out, f"{spectrogram_method(args.log)} pretraining, run {args.log.parent.name}")
+        plot_spectrogram_run(log, args.out, f"{spectrogram_method(args.log)} pretraining, run {run_name(args.log)}")
     else:
-        plot(log, args.out, f"EH-MAM pretraining, run {args.log.parent.name}")
+        plot(log, args.out, f"EH-MAM pretraining, run {run_name(args.log)}")
     first, last = log["train_inner"][0], log["train_inner"][-1]
     print(f"updates {int(first['num_updates'])}..{int(last['num_updates'])}: "
           f"loss {first['loss']:.4f} -> {last['loss']:.4f}; wrote {args.out}")

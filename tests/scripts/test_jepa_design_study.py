@@ -7,15 +7,17 @@ from scripts import jepa_design_study as study
 
 
 def test_each_choice_is_three_overrides_of_the_tiny_config():
-    choices = study.grid(["unstructured", "time"], ["input", "latent"], "2.1s")
+    choices = study.grid(["unstructured", "time"], ["input", "latent"], ["2.1s"])
     assert [c.name for c in choices] == ["unstructured-input-2.1s", "unstructured-latent-2.1s",
                                          "time-input-2.1s", "time-latent-2.1s"]
     assert choices[3].overrides() == ["model.masking.strategy=time", "model.target_domain=latent",
                                       "task.clip.samples=33120"]
+    durations = study.grid(["unstructured"], ["input"], ["2.1s", "3.2s", "6.4s"])
+    assert [c.overrides()[-1] for c in durations] == [f"task.clip.samples={n}" for n in (33_120, 51_040, 102_240)]
 
 
 def test_the_table_has_a_row_per_choice_and_the_random_reference():
-    choices = study.grid(["unstructured", "multi_block"], ["input"], "3.2s")
+    choices = study.grid(["unstructured", "multi_block"], ["input"], ["3.2s"])
     rows = [dict(model=m, task=t, score=s, ci95="0.01") for m, t, s in (
         ("unstructured-input-3.2s", "spcv2", "0.9"), ("unstructured-input-3.2s", "vc1", "0.5"),
         ("multi_block-input-3.2s", "spcv2", "0.8"), ("multi_block-input-3.2s", "vc1", "0.7"),

@@ -198,8 +198,7 @@ class JEPAModel(nn.Module):
         """Each target patch's distance, ``B x M``."""
         return token_distance(predictions, targets, self.cfg.loss, self.cfg.smooth_l1_beta)
 
-    def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None,
-                **unused) -> MaskedPredictionOutput:
+    def forward(self, source: torch.Tensor, generator: Optional[torch.Generator] = None) -> MaskedPredictionOutput:
         if generator is None:
             generator = torch.Generator(device=source.device).manual_seed(0)
         images = self.log_mel(source)

@@ -267,15 +267,12 @@ def load_weights(module: nn.Module, weights: Dict[str, torch.Tensor], path: Path
         )
 
 
-# ---- M2D (fairseq's ``m2d`` model, user_dir/models/m2d.py) ---------------------------------
+# ---- the spectrogram methods (user_dir/models/{m2d,audio_mae,jepa}.py) --------------------
 
-# Keys the fairseq M2D config adds to M2DConfig's
-M2D_FAIRSEQ_KEYS = ("_name", "seed")
-M2D_PREFIX = "m2d."
-
-
-def holds_m2d(state: dict) -> bool:
-    return (fairseq_config(state) or {}).get("_name") == "m2d"
+# Keys each fairseq config of a spectrogram method adds to its plain config's: the registry
+# name and what the trainer supplies
+SPECTROGRAM_FAIRSEQ_KEYS = ("_name", "seed")
+M2D_FAIRSEQ_KEYS = AUDIO_MAE_FAIRSEQ_KEYS = JEPA_FAIRSEQ_KEYS = SPECTROGRAM_FAIRSEQ_KEYS
 
 
 @dataclass(frozen=True)
@@ -290,99 +287,80 @@ class SpectrogramWeights:
     training_frames: int
 
 
-def _spectrogram_configs(state: dict, source: str, cls, ignore, method: str):
-    try:
-        cfg = config_from_dict(cls, fairseq_config(state), ignore=ignore)
-        clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: its {method} config does not fit this version of ehmam: {err}") from err
-    return cfg, clip
+@dataclass(frozen=True)
+class SpectrogramMethod:
+    """How a spectrogram method's fairseq checkpoints read: the model's registry name (which is
+    also the attribute the fairseq wrapper keeps the plain model under), its name in messages,
+    its plain config and model classes, and where its recipes live."""
+
+    name: str
+    label: str
+    config: type
+    model: type
+    recipes: str
+
+    @property
+    def prefix(self) -> str:
+        return self.name + "."
+
+    def holds(self, state: dict) -> bool:
+        return (fairseq_config(state) or {}).get("_name") == self.name
+
+    def weights(self, state: dict, source: str = "checkpoint") -> SpectrogramWeights:
+        """The encoder (the rest stays in the file), the config, whose front end carries the
+        corpus statistics, and the frames of a training clip (the front end's own
+        ``target_frames`` where it pads to them, as Audio-MAE's)."""
+        try:
+            cfg = config_from_dict(self.config, fairseq_config(state), ignore=SPECTROGRAM_FAIRSEQ_KEYS)
+            clip = config_from_dict(ClipConfig, (fairseq_config(state, "task") or {}).get("clip") or {})
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{source}: its {self.label} config does not fit this version of ehmam: "
+                                  f"{err}") from err
+        frontend = getattr(cfg, "frontend_config", cfg.frontend)
+        frames = getattr(frontend, "target_frames", None) or spectrogram_frontend(frontend).num_frames(clip.num_samples)
+        return SpectrogramWeights(cfg, frontend, weights_under(state, self.prefix + "encoder."), frames)
+
+    def load(self, path: PathLike, what: str):
+        """The whole plain model (encoder and whatever trains beside it), in eval mode, and the
+        :class:`SpectrogramWeights`, from one read of the file: for figures and analyses."""
+        state = read_checkpoint(path, what)
+        if not self.holds(state):
+            name = (fairseq_config(state) or {}).get("_name")
+            raise CheckpointError(f"{path}: holds {f'a fairseq {name!r} model' if name else 'no fairseq model'}, "
+                                  f"not an {self.label} one", f"pass a checkpoint of {self.recipes}")
+        found = self.weights(state, str(path))
+        model = self.model(found.cfg)
+        load_weights(model, weights_under(state, self.prefix), path)
+        return model.eval(), found
 
 
-def m2d_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
-    """The online encoder of an M2D pretraining checkpoint (its target and predictor stay
-    in the file) and the config, whose front end carries the corpus statistics."""
-    cfg, clip = _spectrogram_configs(state, source, M2DConfig, M2D_FAIRSEQ_KEYS, "M2D")
-    encoder = weights_under(state, M2D_PREFIX + "encoder.")
-    return SpectrogramWeights(cfg, cfg.frontend, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+M2D = SpectrogramMethod("m2d", "M2D", M2DConfig, M2DModel, "examples/m2d/config's recipes")
+AUDIO_MAE = SpectrogramMethod("audio_mae", "Audio-MAE / MSM-MAE", AudioMAEConfig, AudioMAEModel,
+                              "examples/audio_mae/config's recipes")
+JEPA = SpectrogramMethod("jepa", "audio JEPA", JEPAConfig, JEPAModel, "examples/jepa/config's recipes")
+SPECTROGRAM_METHODS = (M2D, AUDIO_MAE, JEPA)
+
+holds_m2d, holds_audio_mae, holds_jepa = M2D.holds, AUDIO_MAE.holds, JEPA.holds
+m2d_weights, audio_mae_weights, jepa_weights = M2D.weights, AUDIO_MAE.weights, JEPA.weights
 
 
-def _refuse_other(state: dict, path: PathLike, holds, method: str, recipes: str) -> None:
-    if not holds(state):
-        name = (fairseq_config(state) or {}).get("_name")
-        raise CheckpointError(f"{path}: holds {f'a fairseq {name!r} model' if name else 'no fairseq model'}, "
-                              f"not an {method} one", f"pass a checkpoint of {recipes}")
-
-
-def load_m2d_model(path: PathLike, what: str = "loading an M2D model"):
-    """The whole :class:`~ehmam.models.m2d.M2DModel` of an M2D pretraining checkpoint (online
-    encoder, predictor and target), in eval mode: for figures and analyses of training."""
-    state = read_checkpoint(path, what)
-    _refuse_other(state, path, holds_m2d, "M2D", "examples/m2d/config's recipes")
-    model = M2DModel(m2d_weights(state, str(path)).cfg)
-    load_weights(model, weights_under(state, M2D_PREFIX), path)
-    return model.eval()
-
-
-# ---- Audio-MAE / MSM-MAE (fairseq's ``audio_mae`` model, user_dir/models/audio_mae.py) ------
-
-AUDIO_MAE_FAIRSEQ_KEYS = ("_name", "seed")
-AUDIO_MAE_PREFIX = "audio_mae."
-
-
-def holds_audio_mae(state: dict) -> bool:
-    return (fairseq_config(state) or {}).get("_name") == "audio_mae"
-
-
-def audio_mae_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
-    """The encoder of an Audio-MAE / MSM-MAE pretraining checkpoint (the decoder stays in the
-    file), its config and the frames of a training clip (Audio-MAE: ``target_frames``)."""
-    cfg, clip = _spectrogram_configs(state, source, AudioMAEConfig, AUDIO_MAE_FAIRSEQ_KEYS, "Audio-MAE")
-    frontend = cfg.frontend_config
-    frames = getattr(frontend, "target_frames", None) or spectrogram_frontend(frontend).num_frames(clip.num_samples)
-    return SpectrogramWeights(cfg, frontend, weights_under(state, AUDIO_MAE_PREFIX + "encoder."), frames)
+def load_m2d_model(path: PathLike, what: str = "loading an M2D model") -> M2DModel:
+    """The whole :class:`~ehmam.models.m2d.M2DModel` (online encoder, predictor and target)."""
+    return M2D.load(path, what)[0]
 
 
 def load_audio_mae_model(path: PathLike, what: str = "loading an Audio-MAE model") -> AudioMAEModel:
-    """The whole :class:`~ehmam.models.audio_mae.AudioMAEModel` (encoder and decoder) of an
-    Audio-MAE / MSM-MAE pretraining checkpoint, in eval mode: for the reconstruction figure."""
-    return load_audio_mae_checkpoint(path, what)[0]
+    """The whole :class:`~ehmam.models.audio_mae.AudioMAEModel` (encoder and decoder)."""
+    return AUDIO_MAE.load(path, what)[0]
 
 
 def load_audio_mae_checkpoint(path: PathLike, what: str = "loading an Audio-MAE model"):
     """:func:`load_audio_mae_model` and what the checkpoint says of its training input (the
     :class:`SpectrogramWeights`), from one read of the file."""
-    state = read_checkpoint(path, what)
-    _refuse_other(state, path, holds_audio_mae, "Audio-MAE / MSM-MAE", "examples/audio_mae/config's recipes")
-    found = audio_mae_weights(state, str(path))
-    model = AudioMAEModel(found.cfg)
-    load_weights(model, weights_under(state, AUDIO_MAE_PREFIX), path)
-    return model.eval(), found
-
-
-# ---- the audio JEPA (fairseq's ``jepa`` model, user_dir/models/jepa.py) ---------------------
-
-JEPA_FAIRSEQ_KEYS = ("_name", "seed")
-JEPA_PREFIX = "jepa."
-
-
-def holds_jepa(state: dict) -> bool:
-    return (fairseq_config(state) or {}).get("_name") == "jepa"
-
-
-def jepa_weights(state: dict, source: str = "checkpoint") -> SpectrogramWeights:
-    """The context encoder of an audio JEPA pretraining checkpoint (the target encoder and
-    predictor stay in the file), its config and the frames of a training clip."""
-    cfg, clip = _spectrogram_configs(state, source, JEPAConfig, JEPA_FAIRSEQ_KEYS, "audio JEPA")
-    encoder = weights_under(state, JEPA_PREFIX + "encoder.")
-    return SpectrogramWeights(cfg, cfg.frontend, encoder, clip.num_samples // cfg.frontend.hop_length + 1)
+    return AUDIO_MAE.load(path, what)
 
 
 def load_jepa_model(path: PathLike, what: str = "loading an audio JEPA model") -> JEPAModel:
     """The whole :class:`~ehmam.models.jepa.JEPAModel` (context encoder, predictor and target
-    encoder) of an audio JEPA pretraining checkpoint, in eval mode: for figures and analyses."""
-    state = read_checkpoint(path, what)
-    _refuse_other(state, path, holds_jepa, "audio JEPA", "examples/jepa/config's recipes")
-    model = JEPAModel(jepa_weights(state, str(path)).cfg)
-    load_weights(model, weights_under(state, JEPA_PREFIX), path)
-    return model.eval()
+    encoder)."""
+    return JEPA.load(path, what)[0]

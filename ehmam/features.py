@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import (CheckpointError, SpectrogramWeights, StudentEncoder, audio_mae_weights,
-                          fairseq_config, holds_audio_mae, holds_ehmam, holds_jepa, holds_m2d, jepa_weights,
-                          load_weights, m2d_weights, read_checkpoint, student_weights)
+from .checkpoints import (SPECTROGRAM_METHODS, CheckpointError, SpectrogramWeights, StudentEncoder, fairseq_config,
+                          holds_ehmam, load_weights, read_checkpoint, student_weights)
 from .data.audio import SAMPLE_RATE
 from .models.ehmam import EhmamModel
 from .models.encoders.vit import ViTEncoder
@@ -351,9 +350,9 @@ def _spectrogram_reader(weights: Callable[[dict, str], SpectrogramWeights]) -> E
     return read
 
 
-register_encoder("M2D", holds_m2d, _spectrogram_reader(m2d_weights))
-register_encoder("Audio-MAE / MSM-MAE", holds_audio_mae, _spectrogram_reader(audio_mae_weights))
-register_encoder("audio JEPA", holds_jepa, _spectrogram_reader(jepa_weights))
+for _method in SPECTROGRAM_METHODS:  # M2D, Audio-MAE / MSM-MAE, the audio JEPA
+    register_encoder(_method.label, _method.holds, _spectrogram_reader(_method.weights))
+del _method
 
 
 def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:

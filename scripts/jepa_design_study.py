@@ -122,29 +122,22 @@ def evaluate(checkpoint: Path, model: str, tasks_root: Path, tasks: Sequence[str
 
 def study_table(rows: Sequence[dict], choices: Sequence[Choice], tasks: Sequence[str]) -> str:
     """Markdown, one row per choice (then the random-init reference): masking, target domain,
-    duration, each task's ``mean ± ci`` in percent, the average; the best score of each task
-    column in bold."""
-    latest = {(row["model"], row["task"]): row for row in rows}
-    named = [(choice.name, (choice.strategy, choice.domain, choice.duration)) for choice in choices]
-    reference = choices[0]
-    named.append((f"{reference.name} ({RANDOM})", (RANDOM, "", reference.duration)))
-    best = {task: max((float(latest[(n, task)]["score"]) for n, _ in named[:-1] if (n, task) in latest),
+    duration, each task's cell as the linear evaluation's summary writes it, the average; the
+    best pretrained score of each task in bold."""
+    latest = linear.latest_results(rows)
+    pretrained = [choice.name for choice in choices]
+    best = {task: max((float(latest[(name, task)]["score"]) for name in pretrained if (name, task) in latest),
                       default=None) for task in tasks}
     lines = ["| masking | target domain | duration | " + " | ".join(tasks) + " | average |",
              "| --- | --- | --- |" + " --- |" * (len(tasks) + 1)]
-    for name, (strategy, domain, duration) in named:
-        cells, scores = [], []
-        for task in tasks:
-            row = latest.get((name, task))
-            if row is None:
-                cells.append("")
-                continue
-            score = float(row["score"])
-            scores.append(100 * score)
-            cell = f"{100 * score:.1f} ± {100 * float(row['ci95']):.1f}"
-            cells.append(f"**{cell}**" if score == best[task] and domain else cell)
-        average = f"{sum(scores) / len(scores):.1f}" if len(scores) == len(tasks) else ""
-        lines.append(f"| {strategy} | {domain} | {duration} | " + " | ".join(cells) + f" | {average} |")
+    reference = choices[0]
+    for name, columns in [(c.name, (c.strategy, c.domain, c.duration)) for c in choices] + [
+            (f"{reference.name} ({RANDOM})", (RANDOM, "", reference.duration))]:
+        cells, average = linear.score_cells(latest, name, tasks)
+        if name in pretrained:
+            cells = [f"**{cell}**" if cell and float(latest[(name, task)]["score"]) == best[task] else cell
+                     for cell, task in zip(cells, tasks)]
+        lines.append("| " + " | ".join(columns) + " | " + " | ".join(cells) + f" | {average} |")
     return "\n".join(lines)
 
 

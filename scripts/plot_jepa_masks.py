@@ -33,6 +33,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ehmam.checkpoints import load_jepa_model  # noqa: E402
+from ehmam.masking.patches import patch_mask  # noqa: E402
 from ehmam.models.jepa import JEPA_STRATEGIES, JEPAModel, tiny_jepa_config  # noqa: E402
 from scripts.figures import (blank, draw_patch_grid, mask_figure_arguments, outline_patches, read_start,  # noqa: E402
                              save_figure)
@@ -47,8 +48,8 @@ def jepa_views(model: JEPAModel, waveform: torch.Tensor, seed: int, standardise:
     grid = model.encoder.patch_embed.grid(images.shape[-2:])
     views = {}
     for strategy in JEPA_STRATEGIES:
-        model.cfg.masking = dataclasses.replace(model.cfg.masking, strategy=strategy)
-        mask = model.mask(images, torch.Generator().manual_seed(seed))
+        masking = dataclasses.replace(model.cfg.masking, strategy=strategy)
+        mask = patch_mask(masking, 1, grid, torch.Generator().manual_seed(seed), images.device)
         loss = None
         if with_loss:
             predictions = model.predict(model.encode_context(images, mask), mask)

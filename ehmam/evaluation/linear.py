@@ -360,26 +360,35 @@ def read_results(path: Path) -> List[Dict[str, str]]:
     return rows
 
 
+def latest_results(rows: Sequence[Dict[str, str]]) -> Dict[Tuple[str, str], Dict[str, str]]:
+    """The latest row of each (model, task) pair."""
+    return {(row["model"], row["task"]): row for row in rows}
+
+
+def score_cells(latest: Dict[Tuple[str, str], Dict[str, str]], model: str, tasks: Sequence[str]):
+    """A model's cells for ``tasks``, ``mean ± ci`` in percent (runs in brackets when fewer
+    than 3, empty where not evaluated), and the average over tasks ("" unless all are there)."""
+    cells, means = [], []
+    for task in tasks:
+        row = latest.get((model, task))
+        if row is None:
+            cells.append("")
+            continue
+        score, ci, runs = 100 * float(row["score"]), 100 * float(row["ci95"]), int(row["runs"])
+        means.append(score)
+        cells.append(f"{score:.1f} ± {ci:.1f}" + (f" ({runs} run{'s' * (runs > 1)})" if runs < 3 else ""))
+    return cells, f"{np.mean(means):.1f}" if len(means) == len(tasks) else ""
+
+
 def summary_table(rows: Sequence[Dict[str, str]]) -> str:
     """Markdown: one row per model, one column per task, the latest result of each pair as
     ``mean ± ci`` in percent (runs in brackets when fewer than 3), then the average over tasks."""
-    latest: Dict[Tuple[str, str], Dict[str, str]] = {}
-    for row in rows:
-        latest[(row["model"], row["task"])] = row
+    latest = latest_results(rows)
     models = list(dict.fromkeys(row["model"] for row in rows))
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     lines = ["| model | " + " | ".join(tasks) + " | average |", "| --- |" + " --- |" * (len(tasks) + 1)]
     for model in models:
-        cells, means = [], []
-        for task in tasks:
-            row = latest.get((model, task))
-            if row is None:
-                cells.append("")
-                continue
-            score, ci, runs = 100 * float(row["score"]), 100 * float(row["ci95"]), int(row["runs"])
-            means.append(score)
-            cells.append(f"{score:.1f} ± {ci:.1f}" + (f" ({runs} run{'s' * (runs > 1)})" if runs < 3 else ""))
-        average = f"{np.mean(means):.1f}" if len(means) == len(tasks) else ""
+        cells, average = score_cells(latest, model, tasks)
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {average} |")
     return "\n".join(lines)
 

@@ -33,7 +33,7 @@ from .encoders.vit import ViTConfig, ViTEncoder, ViTOutput, gather_tokens
 from .frontends import SPECTROGRAM_FRONTENDS, spectrogram_frontend
 from .frontends.log_mel import KaldiFbankConfig, LogMelConfig
 from .masked_output import MaskedPredictionOutput
-from .patches import patchify, unpatchify, whole_columns
+from .patches import check_whole_rows, patchify, unpatchify, whole_columns
 
 
 @dataclass
@@ -70,9 +70,7 @@ class AudioMAEConfig:
             raise ValueError(f"masking {masking.strategy} with share(s) {shares} masks nothing: there is "
                              "nothing to reconstruct")
         bins = self.frontend_config.num_mel_bins if self.frontend == "kaldi_fbank" else self.frontend_config.n_mels
-        if bins % self.encoder.patch_size[0]:
-            raise ValueError(f"the {self.frontend} front end's {bins} bins are not a multiple of the patch "
-                             f"height {self.encoder.patch_size[0]}: the top bins would be dropped")
+        check_whole_rows(bins, self.encoder.patch_size[0], f"model.{self.frontend}")
 
     @property
     def frontend_config(self):

@@ -49,7 +49,7 @@ from .encoders.vit import ViTConfig, ViTEncoder, ViTOutput, gather_tokens
 from .frontends.log_mel import LogMelConfig, LogMelFrontend
 from .m2d import m2d_predictor
 from .masked_output import MaskedPredictionOutput
-from .patches import whole_columns
+from .patches import check_whole_rows, whole_columns
 
 TARGET_DOMAINS = ("input", "latent")
 LOSSES = ("l1", "smooth_l1", "mse")
@@ -110,9 +110,7 @@ class JEPAConfig:
             raise ValueError(f"loss={self.loss!r}: expected one of {LOSSES}")
         if self.smooth_l1_beta <= 0:
             raise ValueError(f"smooth_l1_beta={self.smooth_l1_beta}: expected > 0")
-        if self.frontend.n_mels % self.encoder.patch_size[0]:
-            raise ValueError(f"frontend.n_mels={self.frontend.n_mels} is not a multiple of the patch "
-                             f"height {self.encoder.patch_size[0]}: the top bins would be dropped")
+        check_whole_rows(self.frontend.n_mels, self.encoder.patch_size[0], "model.frontend.n_mels")
 
 
 def tiny_jepa_config(**overrides) -> JEPAConfig:

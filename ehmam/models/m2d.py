@@ -37,7 +37,7 @@ from .decoders.mae import MaeDecoder, MaeDecoderConfig
 from .encoders.vit import ViTConfig, ViTEncoder, gather_tokens, init_transformer_weights
 from .frontends.log_mel import LogMelConfig, LogMelFrontend
 from .masked_output import MaskedPredictionOutput
-from .patches import whole_columns
+from .patches import check_whole_rows, whole_columns
 
 
 TARGET_INITS = ("independent", "copy")
@@ -80,9 +80,7 @@ class M2DConfig:
                              "and visible ones for the online encoder, so a share in (0, 1)")
         if self.target_init not in TARGET_INITS:
             raise ValueError(f"target_init={self.target_init!r}: expected one of {TARGET_INITS}")
-        if self.frontend.n_mels % self.encoder.patch_size[0]:
-            raise ValueError(f"frontend.n_mels={self.frontend.n_mels} is not a multiple of the patch "
-                             f"height {self.encoder.patch_size[0]}: the top bins would be dropped")
+        check_whole_rows(self.frontend.n_mels, self.encoder.patch_size[0], "model.frontend.n_mels")
 
 
 def tiny_m2d_config(**overrides) -> M2DConfig:

@@ -32,6 +32,14 @@ def patch_grid(image_size: Tuple[int, int], patch_size) -> Grid:
     return grid
 
 
+def check_whole_rows(bins: int, patch_height: int, where: str) -> None:
+    """Refuse a front end whose frequency bins do not fill whole patch rows (the top bins
+    would be dropped by the patch embedding, silently)."""
+    if bins % patch_height:
+        raise ValueError(f"{where}: {bins} bins are not a multiple of the patch height {patch_height}; "
+                         "the top bins would be dropped")
+
+
 def whole_columns(images: torch.Tensor, patch_width: int) -> torch.Tensor:
     """``B x C x F x T`` cut to the frames that fill whole patch columns (the last partial
     column dropped, as the patch embedding's strided conv would drop it)."""

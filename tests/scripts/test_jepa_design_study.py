@@ -18,7 +18,7 @@ def test_each_choice_is_three_overrides_of_the_tiny_config():
 
 def test_the_table_has_a_row_per_choice_and_the_random_reference():
     choices = study.grid(["unstructured", "multi_block"], ["input"], ["3.2s"])
-    rows = [dict(model=m, task=t, score=s, ci95="0.01") for m, t, s in (
+    rows = [dict(model=m, task=t, score=s, ci95="0.01", runs="5") for m, t, s in (
         ("unstructured-input-3.2s", "spcv2", "0.9"), ("unstructured-input-3.2s", "vc1", "0.5"),
         ("multi_block-input-3.2s", "spcv2", "0.8"), ("multi_block-input-3.2s", "vc1", "0.7"),
         ("unstructured-input-3.2s (random init)", "spcv2", "0.95"),

@@ -3,10 +3,7 @@ tiny_audio_mae_config() and tiny_msm_mae_config(), the base models are the paper
 (AudioMAEConfig's defaults, msm_mae_config()), the base recipes' update counts follow from
 AudioSet's size, and a key the dataclasses do not know fails."""
 from dataclasses import fields
-from pathlib import Path
-
 import pytest
-from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
@@ -14,19 +11,16 @@ from ehmam.checkpoints import AUDIO_MAE_FAIRSEQ_KEYS
 from ehmam.data.clips import ClipConfig
 from ehmam.models.audio_mae import AudioMAEConfig, msm_mae_config, tiny_audio_mae_config, tiny_msm_mae_config
 from ehmam.models.frontends.log_mel import KaldiFbankFrontend
+from tests.user_dir.example_configs import (REPO, load_plugin, merged_model_config, merged_task_config,
+                                            model_schema)
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "examples/audio_mae/config"
 AUDIOSET_CLIPS = 2_005_132  # as examples/m2d
 
 
 @pytest.fixture(scope="module")
 def plugin():
-    import_user_module(OmegaConf.create({"user_dir": str(REPO / "user_dir")}))
-    from user_dir.models import audio_mae
-    from user_dir.tasks import spectrogram_pretraining
-
-    return audio_mae, spectrogram_pretraining
+    return load_plugin("audio_mae")
 
 
 def yaml(name):
@@ -36,16 +30,11 @@ def yaml(name):
 def model_config(plugin, name):
     """The yaml's model block merged into the registered dataclass, as fairseq does."""
     audio_mae, _ = plugin
-    schema = OmegaConf.structured(audio_mae.AudioMAEFairseqConfig(seed=1))
-    return audio_mae.core_config(OmegaConf.merge(schema, yaml(name).model))
+    return merged_model_config(audio_mae, audio_mae.AudioMAEFairseqConfig, yaml(name))
 
 
 def task_config(plugin, name):
-    _, task = plugin
-    schema = OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1))
-    block = yaml(name).task
-    block.data = "x"
-    return OmegaConf.merge(schema, {k: v for k, v in block.items() if k != "_name"})
+    return merged_task_config(plugin[1], yaml(name))
 
 
 def test_the_tiny_configs_are_the_tiny_dataclasses(plugin):
@@ -111,7 +100,7 @@ def test_the_tiny_tasks_fit_their_inputs(plugin):
 
 def test_unknown_keys_fail(plugin):
     audio_mae, _ = plugin
-    schema = OmegaConf.structured(audio_mae.AudioMAEFairseqConfig(seed=1))
+    schema = model_schema(audio_mae.AudioMAEFairseqConfig)
     with pytest.raises(ConfigKeyError):
         OmegaConf.merge(schema, {"norm_pixel_loss": True})
     with pytest.raises(ConfigKeyError):
@@ -128,8 +117,8 @@ def test_the_fairseq_config_adds_exactly_the_keys_checkpoint_readers_skip(plugin
 
 def test_biases_and_norms_are_exempt_from_weight_decay_and_nothing_else(plugin):
     audio_mae, _ = plugin
-    model = audio_mae.AudioMAEFairseqModel(OmegaConf.merge(
-        OmegaConf.structured(audio_mae.AudioMAEFairseqConfig(seed=1)), yaml("tiny_cpu.yaml").model))
+    model = audio_mae.AudioMAEFairseqModel(OmegaConf.merge(model_schema(audio_mae.AudioMAEFairseqConfig),
+                                                           yaml("tiny_cpu.yaml").model))
     tagged = {name for name, p in model.named_parameters() if getattr(p, "param_group", None) == "no_decay"}
     assert tagged == {name for name, p in model.named_parameters()
                       if name.endswith(".bias") or "norm" in name.split(".")[-2]}

@@ -4,29 +4,22 @@ update counts follow from AudioSet's size and the paper's optimisation, and a ke
 dataclasses do not know fails."""
 import math
 from dataclasses import fields, replace
-from pathlib import Path
-
 import pytest
-from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from ehmam.checkpoints import JEPA_FAIRSEQ_KEYS
 from ehmam.data.clips import ClipConfig
 from ehmam.models.jepa import DURATION_FRAMES, JEPAConfig, clip_samples, tiny_jepa_config
+from tests.user_dir.example_configs import REPO, load_plugin, merged_model_config, merged_task_config, model_schema
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "examples/jepa/config"
 AUDIOSET_CLIPS = 2_005_132  # AudioSet-2M's training clips, as M2D counts them
 
 
 @pytest.fixture(scope="module")
 def plugin():
-    import_user_module(OmegaConf.create({"user_dir": str(REPO / "user_dir")}))
-    from user_dir.models import jepa
-    from user_dir.tasks import spectrogram_pretraining
-
-    return jepa, spectrogram_pretraining
+    return load_plugin("jepa")
 
 
 def yaml(name):
@@ -36,20 +29,11 @@ def yaml(name):
 def model_config(plugin, name):
     """The yaml's model block merged into the registered dataclass, as fairseq does."""
     jepa, _ = plugin
-    cfg = yaml(name)
-    block = cfg.model
-    assert OmegaConf.is_interpolation(block.ema, "anneal_updates")  # tau rises over the whole run
-    block.ema.anneal_updates = cfg.optimization.max_update
-    return jepa.core_config(OmegaConf.merge(OmegaConf.structured(jepa.JEPAFairseqConfig(seed=1)), block))
+    return merged_model_config(jepa, jepa.JEPAFairseqConfig, yaml(name), anneal_over_run=True)
 
 
 def task_clip(plugin, name):
-    _, task = plugin
-    schema = OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1))
-    block = yaml(name).task
-    block.data = "x"
-    merged = OmegaConf.merge(schema, {k: v for k, v in block.items() if k != "_name"})
-    return ClipConfig(**OmegaConf.to_container(merged.clip))
+    return ClipConfig(**OmegaConf.to_container(merged_task_config(plugin[1], yaml(name)).clip))
 
 
 def test_tiny_cpu_is_tiny_jepa_config(plugin):
@@ -81,7 +65,7 @@ def test_base_recipe_is_the_papers_optimisation_in_updates(plugin):
 
 def test_unknown_keys_and_choices_outside_the_study_fail(plugin):
     jepa, _ = plugin
-    schema = OmegaConf.structured(jepa.JEPAFairseqConfig(seed=1))
+    schema = model_schema(jepa.JEPAFairseqConfig)
     with pytest.raises(ConfigKeyError):
         OmegaConf.merge(schema, {"target_domian": "latent"})
     with pytest.raises(ConfigKeyError):
@@ -98,8 +82,8 @@ def test_the_fairseq_config_adds_exactly_the_keys_checkpoint_readers_skip(plugin
 
 def test_every_trained_parameter_decays_and_the_target_never_trains(plugin):
     jepa, _ = plugin
-    model = jepa.JEPAFairseqModel(OmegaConf.merge(OmegaConf.structured(jepa.JEPAFairseqConfig(seed=1)),
-                                                  yaml("tiny_cpu.yaml").model, {"ema": {"anneal_updates": 10}}))
+    model = jepa.JEPAFairseqModel(OmegaConf.merge(model_schema(jepa.JEPAFairseqConfig), yaml("tiny_cpu.yaml").model,
+                                                  {"ema": {"anneal_updates": 10}}))
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     assert not any(hasattr(p, "param_group") for p in model.parameters())
     assert {name.split(".")[1] for name in trained} == {"encoder", "predictor"}

@@ -100,11 +100,11 @@ def test_the_checkpoint_serves_the_feature_api_and_the_whole_model(reference_run
 def test_each_design_choice_is_one_override_that_trains(demo_corpus, tmp_path, overrides):
     save_dir = tmp_path / "ckpt"
     train(demo_corpus, save_dir, "optimization.max_update=8", "task.norm_mean=-8", "task.norm_std=4", *overrides)
-    cfg = fairseq_config(read_checkpoint(save_dir / "checkpoint_last.pt"))
+    state = read_checkpoint(save_dir / "checkpoint_last.pt")
     for override in overrides:
         key, value = override.split("=")
         part, *path = key.split(".")
-        node = cfg if part == "model" else fairseq_config(read_checkpoint(save_dir / "checkpoint_last.pt"), "task")
+        node = fairseq_config(state, part)
         for name in path[:-1]:
             node = node[name]
         assert str(node[path[-1]]) == value

@@ -2,29 +2,23 @@
 base model is the paper's (M2DConfig's defaults), the base recipe's update counts follow
 from AudioSet's size, and a key the dataclasses do not know fails."""
 from dataclasses import fields, replace
-from pathlib import Path
-
 import pytest
-from fairseq.utils import import_user_module
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from ehmam.checkpoints import M2D_FAIRSEQ_KEYS
 from ehmam.data.clips import ClipConfig
 from ehmam.models.m2d import M2DConfig, tiny_m2d_config
+from tests.user_dir.example_configs import (REPO, load_plugin, merged_model_config, merged_task_config, model_schema,
+                                            task_schema)
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "examples/m2d/config"
 AUDIOSET_CLIPS = 2_005_132  # M2D Sec. 4.1
 
 
 @pytest.fixture(scope="module")
 def plugin():
-    import_user_module(OmegaConf.create({"user_dir": str(REPO / "user_dir")}))
-    from user_dir.models import m2d
-    from user_dir.tasks import spectrogram_pretraining
-
-    return m2d, spectrogram_pretraining
+    return load_plugin("m2d")
 
 
 def yaml(name):
@@ -35,20 +29,11 @@ def model_config(plugin, name):
     """The yaml's model block merged into the registered dataclass, as fairseq does (the
     EMA's run length resolved against the yaml's optimization.max_update)."""
     m2d, _ = plugin
-    cfg = yaml(name)
-    block = cfg.model
-    assert OmegaConf.is_interpolation(block.ema, "anneal_updates")  # tau rises over the whole run
-    block.ema.anneal_updates = cfg.optimization.max_update
-    schema = OmegaConf.structured(m2d.M2DFairseqConfig(seed=1))
-    return m2d.core_config(OmegaConf.merge(schema, block))
+    return merged_model_config(m2d, m2d.M2DFairseqConfig, yaml(name), anneal_over_run=True)
 
 
 def task_config(plugin, name):
-    _, task = plugin
-    schema = OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1))
-    block = yaml(name).task
-    block.data = "x"
-    return OmegaConf.merge(schema, {k: v for k, v in block.items() if k != "_name"})
+    return merged_task_config(plugin[1], yaml(name))
 
 
 def test_tiny_cpu_is_tiny_m2d_config(plugin):
@@ -91,14 +76,13 @@ def test_the_task_configs_fit_their_dataclass(plugin):
 
 def test_unknown_keys_fail(plugin):
     m2d, task = plugin
-    schema = OmegaConf.structured(m2d.M2DFairseqConfig(seed=1))
+    schema = model_schema(m2d.M2DFairseqConfig)
     with pytest.raises(ConfigKeyError):
         OmegaConf.merge(schema, {"mask_ration": 0.6})
     with pytest.raises(ConfigKeyError):
         OmegaConf.merge(schema, {"encoder": {"layers": 6}})
     with pytest.raises(ConfigKeyError):
-        OmegaConf.merge(OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1)),
-                        {"clip": {"second": 6}})
+        OmegaConf.merge(task_schema(task), {"clip": {"second": 6}})
 
 
 def test_the_fairseq_config_adds_exactly_the_keys_checkpoint_readers_skip(plugin):
@@ -109,7 +93,7 @@ def test_the_fairseq_config_adds_exactly_the_keys_checkpoint_readers_skip(plugin
 
 def test_biases_and_norms_are_exempt_from_weight_decay_and_nothing_else(plugin):
     m2d, _ = plugin
-    model = m2d.M2DFairseqModel(OmegaConf.merge(OmegaConf.structured(m2d.M2DFairseqConfig(seed=1)),
+    model = m2d.M2DFairseqModel(OmegaConf.merge(model_schema(m2d.M2DFairseqConfig),
                                                 yaml("tiny_cpu.yaml").model, {"ema": {"anneal_updates": 10}}))
     tagged = {name for name, p in model.named_parameters() if getattr(p, "param_group", None) == "no_decay"}
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
@@ -121,7 +105,6 @@ def test_biases_and_norms_are_exempt_from_weight_decay_and_nothing_else(plugin):
 
 def test_a_clip_rate_other_than_the_tasks_is_refused(plugin):
     _, task = plugin
-    cfg = OmegaConf.merge(OmegaConf.structured(task.SpectrogramPretrainingConfig(data="x", seed=1)),
-                          {"clip": {"sample_rate": 8000}})
+    cfg = OmegaConf.merge(task_schema(task), {"clip": {"sample_rate": 8000}})
     with pytest.raises(ValueError, match="task.clip.sample_rate=8000 differs from task.sample_rate=16000"):
         task.SpectrogramPretrainingTask.setup_task(cfg)

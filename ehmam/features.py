@@ -355,18 +355,30 @@ for _method in SPECTROGRAM_METHODS:  # M2D, Audio-MAE / MSM-MAE, the audio JEPA
 del _method
 
 
-def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu") -> AudioEncoder:
+def encoder_kinds() -> List[str]:
+    """The names of the checkpoint kinds :func:`load_encoder` reads ("EH-MAM", "M2D", ...)."""
+    return [name for name, _, _ in _READERS]
+
+
+def load_encoder(checkpoint: Union[str, Path], device: Union[str, torch.device] = "cpu",
+                 expect: Optional[str] = None) -> AudioEncoder:
     """The encoder of any ehmam checkpoint (fairseq pretraining, CTC fine-tuned, the plain
     loop; the spectrogram methods as they register), in eval mode on ``device``.
+    ``expect``: one of :func:`encoder_kinds`; a checkpoint of another kind is refused.
     :class:`~ehmam.checkpoints.CheckpointError` for a missing, unreadable or foreign file."""
+    if expect is not None and expect not in encoder_kinds():
+        raise ValueError(f"expect={expect!r}: not a checkpoint kind; expected one of {encoder_kinds()}")
     state = read_checkpoint(checkpoint, "the feature API")
-    for _, recognises, read in _READERS:
+    for name, recognises, read in _READERS:
         if recognises(state):
+            if expect is not None and name != expect:
+                raise CheckpointError(f"{checkpoint}: holds {name} weights, not {expect}",
+                                      f"pass a {expect} checkpoint, or read this one as {name}")
             return read(state, str(checkpoint)).to(device).eval()
     name = (fairseq_config(state) or {}).get("_name")
     held = f"a fairseq {name!r} model" if name else "no model config ehmam knows"
     raise CheckpointError(
-        f"{checkpoint}: holds {held}, not one of ehmam's ({', '.join(n for n, _, _ in _READERS)}). "
+        f"{checkpoint}: holds {held}, not one of ehmam's ({', '.join(encoder_kinds())}). "
         "Fix: pass a checkpoint written by ehmam's training (fairseq-hydra-train with our user_dir, "
         "or scripts/pretrain_plain.py)")
 
@@ -379,10 +391,10 @@ class SpectrogramViTEncoder(AudioEncoder):
     hop) apart. M2D, Audio-MAE / MSM-MAE and the audio JEPA register readers that build this
     from their checkpoints; the front end is M2D's log-mel or Audio-MAE's Kaldi filter bank.
 
-    Chunks hold ``training_frames`` frames; they are ``training_frames`` hops apart, so the
-    chunks' frames continue one another's grid. A chunk whose frames do not fill whole patch
-    columns (the last one of a clip) is padded with zeros after normalisation, up to the next
-    column, as M2D's ``encode_lms`` does. Layer 0 is the embedded patches (with positions),
+    Chunks hold ``training_frames`` frames, rounded down to whole patch columns as training
+    cropped them; they are that many hops apart, so the chunks' frames continue one grid. A
+    chunk whose frames do not fill whole patch columns (the last one of a clip) is padded with
+    zeros after normalisation, up to the next column, as M2D's ``encode_lms`` does. Layer 0 is the embedded patches (with positions),
     then every block; the last is the final layer norm's output (M2D's features). Linear
     evaluation uses the last layer, as EVAR's M2D config does.
     """
@@ -397,6 +409,9 @@ class SpectrogramViTEncoder(AudioEncoder):
         if rows < 1 or training_frames < self.patch_time:
             raise ValueError(f"{frontend.bins} frequency bins x {training_frames} frames hold no "
                              f"{self.patch_frequency} x {self.patch_time} patch")
+        # the models train on whole patch columns (models.patches.whole_columns drops a partial
+        # one), so a chunk is whole columns too, and chunks continue one regular column grid
+        training_frames -= training_frames % self.patch_time
         self.sample_rate = frontend.cfg.sample_rate
         self.hop = self.patch_time * frontend.hop_samples
         # the samples one patch column needs

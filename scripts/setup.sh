@@ -40,7 +40,7 @@ fi
 # and the venv imports, there is nothing to do.
 want=$(cat setup.py scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$VENV/bin/python" -c "import torch, torchaudio, fairseq, ehmam, kenlm, flashlight.lib.text" 2>/dev/null; then
+   && "$VENV/bin/python" -c "import torch, torchaudio, fairseq, ehmam, kenlm, flashlight.lib.text, s3prl, pandas, tensorboardX" 2>/dev/null; then
   echo "[setup] environment up to date ($VENV)"
   kenlm_tools
   exit 0
@@ -68,6 +68,12 @@ pip install -e ".[test]"
 # HEAR's validator, without its declared tensorflow (~600 MB): it only imports tensorflow to
 # recognise TF models, and tests/integrations/test_hear.py gives it a stand-in for that.
 pip install --no-deps hearvalidator==2021.0.2
+# SUPERB through s3prl's own runner (ehmam.superb): s3prl and the runtime needs its wheel does
+# not declare. numpy stays at fairseq's 1.26 (pandas 3 would lift it). catalyst is left out: no
+# release imports on Python 3.11 with this pip, and ehmam.integrations.s3prl.compat supplies the
+# one sampler the KS expert takes from it.
+echo "[setup] s3prl (SUPERB)"
+pip install "numpy==1.26.4" s3prl==0.4.18 transformers==5.24.0 tensorboardX==2.6.5 pandas==2.3.3
 kenlm_tools
 echo "$want" > "$STAMP"
 echo "[setup] done: $("$VENV/bin/python" -c 'import torch, fairseq; print("torch", torch.__version__, "fairseq", fairseq.__version__)')"

@@ -227,10 +227,12 @@ def spc_split(speaker: str) -> str:
     return "testing" if percent < SPC_VALID_PERCENT + SPC_TEST_PERCENT else "training"
 
 
-def plan_keywords(classes: int, per_class: int, repetitions: int, seed: int) -> list[Keyword]:
-    """Clip k of a word is speaker k // repetitions's repetition k % repetitions."""
-    if not 1 <= classes <= len(WORDS):
-        raise ValueError(f"keywords: --classes must be 1..{len(WORDS)} (the words {WORDS}), got {classes}")
+def plan_keywords(classes: int, per_class: int, repetitions: int, seed: int | str,
+                  words: tuple[str, ...] = WORDS) -> list[Keyword]:
+    """The first ``classes`` of ``words``; clip k of a word is speaker k // repetitions's
+    repetition k % repetitions."""
+    if not 1 <= classes <= len(words):
+        raise ValueError(f"keywords: --classes must be 1..{len(words)} (the words {words}), got {classes}")
     if repetitions < 1:
         raise ValueError(f"keywords: repetitions must be >= 1, got {repetitions}")
     n_speakers = math.ceil(per_class / repetitions)
@@ -252,7 +254,7 @@ def plan_keywords(classes: int, per_class: int, repetitions: int, seed: int) -> 
     rng.shuffle(chosen)
     base = {v: (rng.randint(*RATE_WPM), rng.randint(*PITCH)) for v in chosen}
     plan = []
-    for word in WORDS[:classes]:
+    for word in words[:classes]:
         for k in range(per_class):
             voice = chosen[k // repetitions]
             rate, pitch = base[voice]
@@ -278,6 +280,14 @@ def synthesize_keyword(clip: Keyword, out: Path, tmp: Path) -> None:
     trimmed.unlink()
 
 
+def write_background_noise(folder: Path, colours: tuple[str, ...]) -> None:
+    """SPC's _background_noise_ folder: 10 s of each colour of noise at -12 dB, {colour}_noise.wav."""
+    folder.mkdir()
+    for colour in colours:
+        sox("-r", str(SAMPLE_RATE), "-c", "1", "-n", *PCM16, str(folder / f"{colour}_noise.wav"),
+            "synth", "10", f"{colour}noise", "gain", "-12")
+
+
 def make_keywords(out: Path, seed: int = 1, classes: int = 10, per_class: int = 150,
                   repetitions: int = 2, jobs: int | None = None, force: bool = False) -> dict:
     """Speech Commands V2 layout in ``out`` (module docstring); returns task.json's content."""
@@ -290,11 +300,7 @@ def make_keywords(out: Path, seed: int = 1, classes: int = 10, per_class: int = 
             (directory / word).mkdir()
         run_jobs("keywords", jobs, [lambda c=c: synthesize_keyword(c, directory, tmp) for c in plan],
                  time.time())
-        noise = directory / "_background_noise_"
-        noise.mkdir()
-        for colour in ("white", "pink"):
-            sox("-r", str(SAMPLE_RATE), "-c", "1", "-n", *PCM16, str(noise / f"{colour}_noise.wav"),
-                "synth", "10", f"{colour}noise", "gain", "-12")
+        write_background_noise(directory / "_background_noise_", ("white", "pink"))
         splits = {c.path: spc_split(c.speaker) for c in plan}
         for split, name in (("validation", "validation_list.txt"), ("testing", "testing_list.txt")):
             listed = sorted(path for path, s in splits.items() if s == split)

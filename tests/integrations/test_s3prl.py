@@ -135,7 +135,7 @@ def test_the_random_weights_option_keeps_the_architecture_and_replaces_the_weigh
 # ---- the compatibility layer ---------------------------------------------------------------
 
 def test_every_shim_says_what_it_replaces_and_s3prl_imports_with_them(hub):
-    assert len(compat.SHIMS) == 6 and all(s.replaces and s.why for s in compat.SHIMS)
+    assert len(compat.SHIMS) == 7 and all(s.replaces and s.why for s in compat.SHIMS)
     import torchaudio
     from s3prl.downstream.runner import Runner
     from s3prl.downstream.speech_commands.dataset import apply_effects_file
@@ -143,6 +143,11 @@ def test_every_shim_says_what_it_replaces_and_s3prl_imports_with_them(hub):
     assert apply_effects_file is compat.apply_effects_file
     assert DistributedSamplerWrapper is compat.DistributedSamplerWrapper
     assert callable(Runner.train) and torchaudio.set_audio_backend("sox_io") is None
+    # s3prl's ctc data module imports its corpus readers relatively; they resolve to ours
+    from s3prl.downstream.ctc.corpus.librispeech import LibriDataset
+    from s3prl.downstream.ctc.corpus.snips import SnipsDataset
+    from ehmam.integrations.s3prl import ctc_corpus
+    assert LibriDataset is ctc_corpus.librispeech.LibriDataset and SnipsDataset is ctc_corpus.snips.SnipsDataset
 
 
 def test_the_load_shim_matches_soundfile_and_names_an_unreadable_file(tmp_path):

@@ -60,6 +60,9 @@ SHIMS: Tuple[Shim, ...] = (
     Shim("catalyst.data.sampler.DistributedSamplerWrapper", "a sampler that shards another sampler's draws",
          "the KS expert imports it at module level; catalyst 21.5 fails to import on Python 3.11 "
          "(collections.MutableMapping) and its later releases carry metadata pip >= 24.1 rejects"),
+    Shim("s3prl.downstream.ctc.corpus", "ehmam.integrations.s3prl.ctc_corpus (LibriSpeech, "
+         "LibriPhone and SNIPS readers written from the data formats)",
+         "the wheel ships no corpus package, so the ctc downstream (PR, SF) cannot build its data sets"),
 )
 
 SOX_EFFECTS = ("channels", "rate", "gain")
@@ -234,6 +237,10 @@ def install() -> List[str]:
         sys.modules["catalyst.data"].sampler = sys.modules["catalyst.data.sampler"]
         sys.modules["catalyst.data.sampler"].DistributedSamplerWrapper = DistributedSamplerWrapper
         _installed.append("catalyst.data.sampler.DistributedSamplerWrapper")
+    if not _importable("s3prl.downstream.ctc.corpus"):
+        _alias_package("ehmam.integrations.s3prl.ctc_corpus", "s3prl.downstream.ctc.corpus",
+                       ("librispeech", "libriphone", "snips"))
+        _installed.append("s3prl.downstream.ctc.corpus")
     _complete = True
     logger.info("s3prl compatibility shims: %s", ", ".join(_installed))
     return list(_installed)

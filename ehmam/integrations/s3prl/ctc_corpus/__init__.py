@@ -65,7 +65,8 @@ def encode(tokenizer, text: str, where: str, problems: List[str], spoken: Option
     ids = tokenizer.encode(text)
     if tokenizer.unk_idx in ids:
         spoken = text if spoken is None else spoken
-        problems.append(f"{where}: {spoken!r} holds tokens outside the vocabulary ({unknown_tokens(tokenizer, spoken)}), "
+        problems.append(f"{where}: {spoken!r} holds tokens outside the vocabulary "
+                        f"({unknown_tokens(tokenizer, spoken)}), "
                         f"which {type(tokenizer).__name__} would read as <unk>. Fix: normalise the text "
                         "or add the tokens to the vocabulary file (text.vocab_file)")
     return ids

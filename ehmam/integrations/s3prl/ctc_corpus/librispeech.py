@@ -86,11 +86,12 @@ def _read_chapter(chapter: Path, audio: List[Path], problems: List[str]) -> List
     for file in audio:
         by_uid.setdefault(file.stem, []).append(file)
     uid_pattern = re.compile(rf"{re.escape(speaker)}-{re.escape(number)}-\d+")
-    utterances, named = [], set()
+    utterances, named, mentioned = [], set(), set()  # mentioned: also by malformed lines
     for n, line in enumerate(trans.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         where = f"{trans}:{n}"
         uid, words = (line.split(maxsplit=1) + ["", ""])[:2]
         words = " ".join(words.split())
+        mentioned.add(uid)
         if not words or not uid_pattern.fullmatch(uid):
             problems.append(f"{where}: malformed line {line!r}; expected '{speaker}-{number}-<n> WORDS'. "
                             "Fix: correct the line, or delete it together with its audio file")
@@ -107,7 +108,7 @@ def _read_chapter(chapter: Path, audio: List[Path], problems: List[str]) -> List
                             + (", or keep one format" if files else ""))
             continue
         utterances.append(LibriUtterance(uid, files[0], words, where))
-    for uid in sorted(set(by_uid) - named):
+    for uid in sorted(set(by_uid) - mentioned):  # a malformed line's audio is not reported twice
         problems.append(f"{by_uid[uid][0]}: no transcript line for {uid} in {trans}. "
                         f"Fix: add the line '{uid} WORDS', or remove the audio file")
     return utterances

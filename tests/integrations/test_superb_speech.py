@@ -311,11 +311,14 @@ class _Logger:
 
 
 @pytest.mark.parametrize("task", ["pr", "sf", "asr"])
-def test_s3prls_experts_train_on_the_sets_and_score_them(s3prl, superb, tmp_path, one_thread, task):
-    """Construction from our config (smaller BLSTMs), two training steps on s3prl's fbank
-    features, then a dev pass and its metrics (PER; slot F1 and CER; WER)."""
+def test_s3prls_experts_train_on_the_sets_and_score_them(s3prl, superb, pretrained, tmp_path, one_thread, task):
+    """Construction from our config (smaller BLSTMs), two training steps on the weighted sum of
+    a pretrained EH-MAM's hidden states (ehmam_local, as the runner feeds them), then a dev
+    pass and its metrics (PER; slot F1 and CER; WER)."""
     from s3prl import hub
     from s3prl.upstream.interfaces import Featurizer
+
+    from ehmam.integrations.s3prl import register
 
     config = yaml.safe_load((REPO / "examples" / "superb" / f"{task}.yaml").read_text())["downstream_expert"]
     data = {"pr": dict(path=str(superb / "librispeech"), lexicon=[str(superb / "libriphone" / "lexicon.txt")]),
@@ -328,16 +331,17 @@ def test_s3prls_experts_train_on_the_sets_and_score_them(s3prl, superb, tmp_path
         from s3prl.downstream.asr.expert import DownstreamExpert
     else:
         from s3prl.downstream.ctc.expert import DownstreamExpert
+    register()
     torch.manual_seed(0)
-    fbank = hub.fbank()
-    featurizer = Featurizer(fbank, upstream_device="cpu")  # what the runner feeds the expert
+    upstream = hub.ehmam_local(ckpt=str(pretrained))
+    featurizer = Featurizer(upstream, upstream_device="cpu")  # what the runner feeds the expert
     expert = DownstreamExpert(upstream_dim=featurizer.output_dim, upstream_rate=featurizer.downsample_rate,
                               downstream_expert=config, expdir=str(tmp_path))
 
     def features(wavs):
         wavs = [torch.as_tensor(w) for w in wavs]
         with torch.no_grad():
-            return featurizer(wavs, fbank(wavs))
+            return featurizer(wavs, upstream(wavs))
 
     optimizer = torch.optim.Adam(expert.parameters(), lr=1e-3)
     before = [p.detach().clone() for p in expert.parameters()]

@@ -10,7 +10,8 @@ and test scored every ``steps / 5`` steps; the dev-best checkpoint kept), then `
         --tasks ks ic --steps 1000 --out outputs/superb
 
 Resumable: a finished run (its ``test_score.txt``) is not rerun, and a run with a
-``dev-best.ckpt`` only re-evaluates. Each run's s3prl log is ``OUT/TASK/NAME/run.log``.
+``dev-best.ckpt`` only re-evaluates. Each run's s3prl log is ``OUT/TASK/NAME/run.log``; the
+dev and test curves of every run are drawn in ``OUT/curves.png`` (``--figure`` elsewhere).
 The data come from ``python manifests/make_superb_sets.py all --out data/superb``.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 RANDOM_WEIGHTS = REPO / "examples" / "superb" / "random_weights.yaml"
@@ -40,6 +41,7 @@ TASKS: Dict[str, Task] = {
     "ic": Task("fluent_commands", "ic.yaml", "file_path", "accuracy (all three slots right)"),
 }
 SCORE = re.compile(r"^test acc: ([0-9.]+)\s*$", re.M)
+CURVE = re.compile(r"^(dev|test) at step (\d+): ([0-9.]+)$", re.M)
 
 
 def overrides(steps: int, lr: Optional[float], workers: int, extra: List[str]) -> str:
@@ -97,6 +99,35 @@ def table(results: Dict[str, Dict[str, float]], checkpoint: Path, steps: int) ->
     return "\n".join(lines) + "\n"
 
 
+def curves(expdir: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """The dev and test scores the runner logged while training (``log.log``): split -> [(step, score)]."""
+    found: Dict[str, List[Tuple[int, float]]] = {"dev": [], "test": []}
+    for split, step, score in CURVE.findall((expdir / "log.log").read_text()):
+        if int(step) > 0:  # step 0 is -m evaluate's test pass, not training
+            found[split].append((int(step), float(score)))
+    return found
+
+
+def plot(out: Path, tasks: List[str], figure: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from figures import save_figure
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], tasks):
+        for variant, color in (("pretrained", "tab:blue"), ("random", "tab:gray")):
+            for split, style in (("dev", "-"), ("test", ":")):
+                points = curves(out / name / variant)[split]
+                ax.plot(*zip(*points), style, marker="o", markersize=3, color=color, label=f"{variant}, {split}")
+        ax.set(title=f"{name.upper()}: {TASKS[name].metric}", xlabel="step", ylabel="score")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    save_figure(fig, figure)
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -108,6 +139,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     parser.add_argument("--override", action="append", default=[], help="more s3prl -o items, e.g. "
                         "config.downstream_expert.datarc.speech_commands_root=DIR")
     parser.add_argument("--out", type=Path, default=Path("outputs/superb"))
+    parser.add_argument("--figure", type=Path, help="where to draw the curves (default OUT/curves.png)")
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
         parser.error(f"--checkpoint {args.checkpoint}: no such file")
@@ -125,6 +157,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     text = table(results, args.checkpoint, args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text)
+    plot(args.out, args.tasks, args.figure or args.out / "curves.png")
     print(text)
     return results
 

@@ -41,6 +41,8 @@ def test_a_short_ks_run_trains_keeps_the_dev_best_and_evaluates_it_on_test(pretr
     log = (expdir / "log.log").read_text()
     assert re.findall(r"^dev at step (\d+)", log, re.M) == ["10", "20", "30"]
     assert "New best on dev" in log
+    from scripts.superb_compare import curves
+    assert [step for step, _ in curves(expdir)["dev"]] == [10, 20, 30]
     assert (expdir / "dev-best.ckpt").is_file() and (expdir / "states-30.ckpt").is_file()
     out = superb("-m", "evaluate", "-e", expdir / "dev-best.ckpt")
     accuracy = float(re.search(r"^test acc: ([0-9.]+)$", out, re.M).group(1))

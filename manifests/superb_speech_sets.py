@@ -95,7 +95,7 @@ from ehmam.data.audio import SAMPLE_RATE  # noqa: E402
 from ehmam.data.labels import LETTERS, words_to_letters, write_letter_dictionary  # noqa: E402
 from ehmam.data.manifest import read_manifest  # noqa: E402
 from ehmam.integrations.s3prl.ctc_corpus import CorpusError  # noqa: E402
-from ehmam.integrations.s3prl.ctc_corpus.libriphone import phone_sequence  # noqa: E402
+from ehmam.integrations.s3prl.ctc_corpus.libriphone import phone_sequence, read_lexicons  # noqa: E402
 from ehmam.integrations.s3prl.ctc_corpus.librispeech import AUDIO_SUFFIXES, read_librispeech  # noqa: E402
 from ehmam.integrations.s3prl.ctc_corpus.snips import OUTSIDE  # noqa: E402
 
@@ -121,6 +121,7 @@ class TreeEntry:
     uid: str  # <speaker>-<chapter>-<nnnn>
     subset: str
     source: Path  # the demo's WAV file
+    samples: int  # its length, from the demo's manifest
     words: str
     demo_split: str
     demo_uid: str
@@ -133,7 +134,7 @@ class TreeEntry:
 
 
 def _demo_split(demo: Path, split: str) -> List[tuple]:
-    """(wav path, demo uid, words, voice) of a demo split, checked for consistent files."""
+    """(wav path, samples, demo uid, words, voice) of a demo split, checked for consistent files."""
     manifest = read_manifest(demo / f"{split}.tsv")
     words = (demo / f"{split}.wrd").read_text().splitlines()
     meta = (demo / f"{split}.meta.tsv").read_text().splitlines()[1:]
@@ -147,7 +148,7 @@ def _demo_split(demo: Path, split: str) -> List[tuple]:
         if Path(entry.path).stem != uid:
             raise SetError(f"{demo / f'{split}.meta.tsv'}: {uid} is not {entry.path}'s utterance. "
                            "Fix: regenerate the demo corpus")
-        rows.append((manifest.audio_path(entry), uid, text, voice))
+        rows.append((manifest.audio_path(entry), entry.num_samples, uid, text, voice))
     return rows
 
 
@@ -158,12 +159,12 @@ def plan_librispeech(demo: Path) -> List[TreeEntry]:
     speaker_of = {voice: FIRST_SPEAKER_ID + i for i, voice in enumerate(voices)}
     plan, counts = [], Counter()
     for number, split in enumerate(SPLITS, start=1):
-        for wav, demo_uid, words, voice in rows[split]:
+        for wav, samples, demo_uid, words, voice in rows[split]:
             speaker = speaker_of[voice]
             chapter = f"{speaker}0{number}"
             uid = f"{speaker}-{chapter}-{counts[chapter]:04d}"
             counts[chapter] += 1
-            plan.append(TreeEntry(uid, SUBSETS[split], wav, words, split, demo_uid, voice))
+            plan.append(TreeEntry(uid, SUBSETS[split], wav, samples, words, split, demo_uid, voice))
     return plan
 
 
@@ -196,8 +197,8 @@ def make_librispeech(demo: Path, out: Path, copy: bool = False, force: bool = Fa
             f"{e.uid}\t{e.demo_split}\t{e.demo_uid}\t{e.voice}\n" for e in plan))
         return dict(clips=len(plan), classes=len({e.voice for e in plan}),
                     utterances={s: sum(e.subset == s for e in plan) for s in SUBSETS.values()},
-                    minutes={s: round(sum(sf.info(str(e.source)).frames for e in plan if e.subset == s)
-                                      / SAMPLE_RATE / 60, 2) for s in SUBSETS.values()})
+                    minutes={s: round(sum(e.samples for e in plan if e.subset == s) / SAMPLE_RATE / 60, 2)
+                             for s in SUBSETS.values()})
 
     return generate("superb-librispeech", out, params, write, force)
 
@@ -607,8 +608,7 @@ def make_all(demo: Path, out: Path, seed: int = 1, sentences: Sequence[int] = (8
     summary["buckets"] = write_buckets(tree, out / DIRS["buckets"])
     phones = out / DIRS["libriphone"]
     summary["lexicon"] = make_lexicon(tree, phones / "lexicon.txt", phones_dir=phones, jobs=jobs)
-    lexicon = {line.split("\t")[0]: line.split("\t")[1].split()
-               for line in (phones / "lexicon.txt").read_text().splitlines()}
+    lexicon = read_lexicons(phones / "lexicon.txt")  # as PR's reader reads it
     summary["lexicon"]["phone_error_rate_vs_spoken"] = lexicon_agreement(tree, demo, lexicon)
     summary["snips"] = make_snips(out / DIRS["snips"], seed, sentences, readers, jobs, force)["summary"]
     print(f"[superb-speech] wrote {out} in {time.time() - start:.0f} s: " + json.dumps(summary))

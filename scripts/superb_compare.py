@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script: find `scripts`
+from scripts.figures import save_figure  # noqa: E402
+
 RANDOM_WEIGHTS = REPO / "examples" / "superb" / "random_weights.yaml"
 
 
@@ -32,13 +35,12 @@ RANDOM_WEIGHTS = REPO / "examples" / "superb" / "random_weights.yaml"
 class Task:
     downstream: str  # s3prl's downstream expert
     config: str  # ours, under examples/superb
-    data: str  # the config key that names the data, checked before a run
     metric: str  # what "test acc" measures
 
 
 TASKS: Dict[str, Task] = {
-    "ks": Task("speech_commands", "ks.yaml", "speech_commands_root", "accuracy (12 classes)"),
-    "ic": Task("fluent_commands", "ic.yaml", "file_path", "accuracy (all three slots right)"),
+    "ks": Task("speech_commands", "ks.yaml", "accuracy (12 classes)"),
+    "ic": Task("fluent_commands", "ic.yaml", "accuracy (all three slots right)"),
 }
 SCORE = re.compile(r"^test acc: ([0-9.]+)\s*$", re.M)
 CURVE = re.compile(r"^(dev|test) at step (\d+): ([0-9.]+)$", re.M)
@@ -113,14 +115,12 @@ def plot(out: Path, tasks: List[str], figure: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sys.path.insert(0, str(REPO / "scripts"))
-    from figures import save_figure
-
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
     for ax, name in zip(axes[0], tasks):
         for variant, color in (("pretrained", "tab:blue"), ("random", "tab:gray")):
+            logged = curves(out / name / variant)
             for split, style in (("dev", "-"), ("test", ":")):
-                points = curves(out / name / variant)[split]
+                points = logged[split]
                 ax.plot(*zip(*points), style, marker="o", markersize=3, color=color, label=f"{variant}, {split}")
         ax.set(title=f"{name.upper()}: {TASKS[name].metric}", xlabel="step", ylabel="score")
         ax.grid(alpha=0.3)

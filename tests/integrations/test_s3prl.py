@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from ehmam.checkpoints import CheckpointError, plain_checkpoint
+from ehmam.checkpoints import M2D, CheckpointError, plain_checkpoint
 from ehmam.configs import config_to_dict
 from ehmam.integrations.s3prl import UPSTREAMS, EhmamUpstream, compat, register
 from ehmam.integrations.s3prl.upstream import UpstreamConfigError
@@ -34,8 +34,8 @@ def checkpoints(tmp_path_factory):
     torch.save(plain_checkpoint(EhmamModel(tiny_config()), steps=1, max_samples=16_000), ehmam)
     m2d_cfg = tiny_m2d_config()
     m2d = M2DModel(m2d_cfg)
-    state = {"cfg": {"model": {"_name": "m2d", **config_to_dict(m2d_cfg)}, "task": {"clip": {"seconds": 2.0}}},
-             "model": {f"m2d.{k}": v for k, v in m2d.state_dict().items()}}
+    state = {"cfg": {"model": {"_name": M2D.name, **config_to_dict(m2d_cfg)}, "task": {"clip": {"seconds": 2.0}}},
+             "model": {M2D.prefix + k: v for k, v in m2d.state_dict().items()}}
     torch.save(state, root / "m2d.pt")
     return {"ehmam_local": ehmam, "m2d_local": root / "m2d.pt"}
 

@@ -12,9 +12,10 @@ from manifests.make_superb_sets import SMALL, make_ks
 REPO = Path(__file__).resolve().parents[2]
 
 
-def superb(*args, cwd=REPO, timeout=600):
-    out = subprocess.run([sys.executable, "-m", "ehmam.superb", *map(str, args)], cwd=cwd, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+def superb(*args):
+    """``python -m ehmam.superb ARGS`` from the repository root (the configs' paths are relative)."""
+    out = subprocess.run([sys.executable, "-m", "ehmam.superb", *map(str, args)], cwd=REPO, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:]
     return out.stdout
 

@@ -296,22 +296,13 @@ def test_a_lexicon_phone_outside_the_vocabulary_is_refused(superb, tmp_path):
 
 # --- s3prl's experts on the sets --------------------------------------------------------------
 
-@pytest.fixture
-def one_thread():
-    """LSTMs on a loaded 2-core machine run ~100 times slower with 2 threads than with one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class _Logger:
     def add_scalar(self, *args, **kwargs):
         pass
 
 
 @pytest.mark.parametrize("task", ["pr", "sf", "asr"])
-def test_s3prls_experts_train_on_the_sets_and_score_them(s3prl, superb, pretrained, tmp_path, one_thread, task):
+def test_s3prls_experts_train_on_the_sets_and_score_them(s3prl, superb, pretrained, tmp_path, task):
     """Construction from our config (smaller BLSTMs), two training steps on the weighted sum of
     a pretrained EH-MAM's hidden states (ehmam_local, as the runner feeds them), then a dev
     pass and its metrics (PER; slot F1 and CER; WER)."""

@@ -76,10 +76,9 @@ class EhmamUpstream(nn.Module):
         return int(self.encoder.hop)
 
     def forward(self, wavs: List[torch.Tensor]) -> Dict[str, List[torch.Tensor]]:
-        waves = [w.reshape(-1) for w in wavs]
-        device = waves[0].device if isinstance(waves[0], torch.Tensor) else torch.device("cpu")
-        frames = self.encoder.frame_features(waves, sample_rate=self.encoder.sample_rate, layer="all")
-        hidden = [layer.to(device) for layer in frames.features.unbind(0)]
+        frames = self.encoder.frame_features([w.reshape(-1) for w in wavs], sample_rate=self.encoder.sample_rate,
+                                             layer="all")
+        hidden = [layer.to(wavs[0].device) for layer in frames.features.unbind(0)]
         return {"hidden_states": hidden, "last_hidden_state": hidden[-1]}
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ehmam.data.audio import SAMPLE_RATE, inspect_audio
+from ehmam.data.audio import SAMPLE_RATE
+from ehmam.data.librispeech import TRANSCRIPTS, LibriUtterance, read_subsets
 from ehmam.data.labels import LETTERS, words_to_letters, write_letter_dictionary
 from ehmam.data.manifest import ManifestError, write_manifest
 
@@ -35,90 +34,26 @@ _LAYOUT_FIX = ("pass a LibriSpeech subset directory such as LibriSpeech/train-cl
                "(the folder holding <speaker>/<chapter>/<speaker>-<chapter>.trans.txt)")
 
 
-@dataclass(frozen=True)
-class Utterance:
-    uid: str  # <speaker>-<chapter>-<n>
-    audio: Path  # absolute path of the .flac
-    words: str  # transcript, e.g. "HELLO WORLD"
-    num_samples: int
-
-
-@dataclass(frozen=True)
-class _Line:
-    uid: str
-    words: str
-    where: str  # "trans.txt:line", for messages
-    audio: Path
-
-
-def _transcript_lines(subset: Path, problems: list[str], named: set[Path]) -> list[_Line]:
-    """Every well-formed trans.txt line of ``subset``; malformed ones go to ``problems``.
-
-    ``named`` receives the .flac path of every line, malformed or not.
-    """
-    lines = []
-    for trans in sorted(subset.rglob("*.trans.txt")):
-        parts = trans.relative_to(subset).parts
-        if len(parts) != 3 or parts[2] != f"{parts[0]}-{parts[1]}.trans.txt":
-            problems.append(f"{trans}: not at <speaker>/<chapter>/<speaker>-<chapter>.trans.txt "
-                            f"under {subset}. Fix: {_LAYOUT_FIX}")
-            continue
-        uid_pattern = re.compile(rf"{re.escape(parts[0])}-{re.escape(parts[1])}-\d+")
-        for number, text in enumerate(trans.read_text(errors="replace").splitlines(), start=1):
-            where = f"{trans}:{number}"
-            uid, words = (text.split(maxsplit=1) + ["", ""])[:2]
-            words = " ".join(words.split())
-            if uid:
-                named.add(trans.parent / f"{uid}.flac")
-            bad = sorted(set(words) - set(LETTERS) - {" "})
-            if not words:
-                problems.append(f"{where}: malformed line {text!r}, expected '<utterance-id> WORDS'. "
-                                "Fix: write the transcript after the id, or delete the line (and its .flac)")
-            elif not uid_pattern.fullmatch(uid):
-                problems.append(f"{where}: utterance id {uid!r} does not match its folder "
-                                f"({parts[0]}-{parts[1]}-<n>). Fix: correct the id or move the line "
-                                "to its own chapter's trans.txt")
-            elif bad:
-                problems.append(f"{where}: characters {''.join(bad)!r} outside the label alphabet "
-                                "(A-Z and '). Fix: upper-case the words and remove other characters")
-            else:
-                lines.append(_Line(uid, words, where, trans.parent / f"{uid}.flac"))
-    return lines
+# An utterance of the corpus: uid, audio (absolute), words, where (its trans.txt line), num_samples.
+Utterance = LibriUtterance
 
 
 def _collect(subset_dirs: Sequence[Path]) -> list[Utterance]:
-    """Utterances of LibriSpeech-layout folders, checked together; ManifestError on any problem."""
+    """Utterances of LibriSpeech-layout folders, checked together, sorted by path; ManifestError
+    on any problem (the layout's, from :func:`ehmam.data.librispeech.read_subsets`, and a
+    transcript outside the label alphabet)."""
     problems: list[str] = []
-    seen: dict[str, str] = {}  # uid -> where, to catch an utterance listed twice
+    untranscribed = [s for s in subset_dirs if s.is_dir() and not any(s.rglob(TRANSCRIPTS))]
+    for subset in untranscribed:  # a folder that is no sub-set: one problem, not one per chapter
+        problems.append(f"{subset}: no {TRANSCRIPTS} transcripts found. Fix: {_LAYOUT_FIX}")
     utterances = []
-    for subset in subset_dirs:
-        if not subset.is_dir():
-            problems.append(f"{subset}: directory does not exist. Fix: {_LAYOUT_FIX}")
-            continue
-        if not any(subset.rglob("*.trans.txt")):
-            problems.append(f"{subset}: no *.trans.txt transcripts found. Fix: {_LAYOUT_FIX}")
-            continue  # every .flac would be reported too; the layout is the one problem
-        named: set[Path] = set()  # a malformed line's .flac is not also reported as unlisted
-        for line in _transcript_lines(subset, problems, named):
-            if line.uid in seen:
-                problems.append(f"{line.where}: duplicate utterance id {line.uid} (first at "
-                                f"{seen[line.uid]}). Fix: keep one of them")
-                continue
-            seen[line.uid] = line.where
-            if not line.audio.is_file():
-                problems.append(f"{line.where}: audio {line.audio} does not exist. Fix: restore it "
-                                "from the corpus archive, or delete the line")
-                continue
-            info, problem = inspect_audio(line.audio, SAMPLE_RATE)  # header only, no decoding
-            if problem is not None:
-                problems.append(f"{line.audio}: {problem}")
-                continue
-            utterances.append(Utterance(line.uid, line.audio, line.words, info.frames))
-        for flac in sorted(set(subset.rglob("*.flac")) - named):
-            chapter = flac.parent
-            problems.append(f"{flac}: no transcript line for {flac.stem} in "
-                            f"{chapter / f'{chapter.parent.name}-{chapter.name}.trans.txt'}. "
-                            "Fix: add the line '<utterance-id> WORDS' or remove the file")
+    for u in read_subsets([s for s in subset_dirs if s not in untranscribed], problems, _LAYOUT_FIX):
+        bad = sorted(set(u.words) - set(LETTERS) - {" "})
+        if bad:
+            problems.append(f"{u.where}: characters {''.join(bad)!r} outside the label alphabet "
+                            "(A-Z and '). Fix: upper-case the words and remove other characters")
+        else:
+            utterances.append(u)
     if problems:
         raise ManifestError(problems)
     return sorted(utterances, key=lambda u: u.audio)

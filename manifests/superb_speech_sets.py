@@ -82,7 +82,6 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import editdistance
-import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find `manifests`
 from manifests.espeak_alignment import EspeakAligner, EspeakError  # noqa: E402
@@ -220,9 +219,8 @@ def tree_subsets(libri_root: Path) -> List[str]:
 def bucket_rows(libri_root: Path, subset: str) -> List[tuple]:
     """(file_path, length) of a sub-set's utterances, longest first (ties by path); the tree is
     checked as the PR and SF readers check it."""
-    rows = []
-    for u in read_librispeech(libri_root, [subset]):
-        rows.append((u.audio.relative_to(libri_root).as_posix(), sf.info(str(u.audio)).frames))
+    rows = [(u.audio.relative_to(libri_root).as_posix(), u.num_samples)
+            for u in read_librispeech(libri_root, [subset])]
     return sorted(rows, key=lambda row: (-row[1], row[0]))
 
 
@@ -277,7 +275,7 @@ def read_vocab(path: Path) -> List[str]:
     if not Path(path).is_file():
         raise SetError(f"{path}: vocabulary file does not exist. Fix: python manifests/superb_speech_sets.py "
                        "vocab --out examples/superb/vocab")
-    return [line.strip("\r\n") for line in Path(path).read_text().splitlines()]
+    return Path(path).read_text().splitlines()
 
 
 def write_lexicon(lexicon: Dict[str, List[str]], path: Path) -> None:
@@ -314,23 +312,21 @@ def make_lexicon(libri_root: Path, lexicon_path: Path, vocab: Path = VOCAB_DIR /
                 utterances={s: len(us) for s, us in utterances.items()})
 
 
-def lexicon_agreement(libri_root: Path, demo: Path, lexicon: Dict[str, List[str]]) -> Dict[str, float]:
+def lexicon_agreement(demo: Path, lexicon: Dict[str, List[str]]) -> Dict[str, float]:
     """How far the lexicon's labels are from what the demo's voices spoke: the phone error
     rate (%) of the lexicon sequence against the ``.phn`` alignment's phones (pauses dropped),
-    over all utterances and over the en-us voices (the lexicon's own accent)."""
-    spoken = {}
-    for split in SPLITS:
-        uids = [line.split("\t")[0] for line in (demo / f"{split}.meta.tsv").read_text().splitlines()[1:]]
-        for uid, segments in zip(uids, read_alignments(demo / f"{split}.phn", len(uids))):
-            spoken[(split, uid)] = [s.phone for s in segments if not s.phone.startswith(PAUSE_PREFIX)]
-    tree = {u.uid: u.words for s in SUBSETS.values() for u in read_librispeech(libri_root, [s])}
+    over all utterances and over the en-us voices (the lexicon's own accent). The utterances
+    are the LibriSpeech tree's (:func:`plan_librispeech`)."""
+    plan = plan_librispeech(demo)
     edits, lengths = Counter(), Counter()
-    for line in (libri_root / "uids.tsv").read_text().splitlines()[1:]:
-        uid, split, demo_uid, voice = line.split("\t")
-        target = [p for w in tree[uid].split() for p in lexicon[w]]
-        for group in ("all", LEXICON_VOICE) if voice.split("+")[0] == LEXICON_VOICE else ("all",):
-            edits[group] += editdistance.eval(target, spoken[(split, demo_uid)])
-            lengths[group] += len(target)
+    for split in SPLITS:
+        entries = [e for e in plan if e.demo_split == split]  # in the demo's order, as its .phn
+        for e, segments in zip(entries, read_alignments(demo / f"{split}.phn", len(entries))):
+            target = [p for w in e.words.split() for p in lexicon[w]]
+            spoken = [s.phone for s in segments if not s.phone.startswith(PAUSE_PREFIX)]
+            for group in ("all", LEXICON_VOICE) if e.voice.split("+")[0] == LEXICON_VOICE else ("all",):
+                edits[group] += editdistance.eval(target, spoken)
+                lengths[group] += len(target)
     return {g: round(100 * edits[g] / lengths[g], 2) for g in lengths}
 
 
@@ -609,7 +605,7 @@ def make_all(demo: Path, out: Path, seed: int = 1, sentences: Sequence[int] = (8
     phones = out / DIRS["libriphone"]
     summary["lexicon"] = make_lexicon(tree, phones / "lexicon.txt", phones_dir=phones, jobs=jobs)
     lexicon = read_lexicons(phones / "lexicon.txt")  # as PR's reader reads it
-    summary["lexicon"]["phone_error_rate_vs_spoken"] = lexicon_agreement(tree, demo, lexicon)
+    summary["lexicon"]["phone_error_rate_vs_spoken"] = lexicon_agreement(demo, lexicon)
     summary["snips"] = make_snips(out / DIRS["snips"], seed, sentences, readers, jobs, force)["summary"]
     print(f"[superb-speech] wrote {out} in {time.time() - start:.0f} s: " + json.dumps(summary))
     return summary

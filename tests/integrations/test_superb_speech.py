@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -195,15 +196,15 @@ def test_the_sf_set_is_byte_for_byte_reproducible(tmp_path):
 # --- errors -------------------------------------------------------------------------------------
 
 def fake_tree(root, chapters):
-    """A LibriSpeech tree of empty WAV files (the readers check files, not audio):
-    ``{"<speaker>-<chapter>": [trans.txt lines]}`` in train-clean-100."""
+    """A LibriSpeech tree of 10 ms silent 16 kHz WAV files (the readers check the headers, not
+    the audio): ``{"<speaker>-<chapter>": [trans.txt lines]}`` in train-clean-100."""
     for name, lines in chapters.items():
         chapter = root / "train-clean-100" / name.replace("-", "/")
         chapter.mkdir(parents=True)
         (chapter / f"{name}.trans.txt").write_text("".join(line + "\n" for line in lines))
         for line in lines:
             if line.split():
-                (chapter / f"{line.split()[0]}.wav").touch()
+                sf.write(chapter / f"{line.split()[0]}.wav", np.zeros(160, dtype=np.int16), 16_000)
     return root / "train-clean-100" / "1" / "2" / "1-2.trans.txt"
 
 
@@ -239,6 +240,20 @@ def test_every_bad_transcript_line_is_reported_with_its_place(s3prl, tmp_path):
     with pytest.raises(CorpusError, match=rf"{re.escape(str(trans))}:2: 'HÉLLO' holds tokens outside the "
                                           r"vocabulary \('É'\), which CharacterTextEncoder would read as <unk>"):
         read_tree(s3prl, tmp_path / "accents")
+
+
+def test_audio_the_upstreams_cannot_take_is_refused_before_training(s3prl, tmp_path):
+    """The ctc readers share ehmam's LibriSpeech reader, so they check the headers as the
+    fairseq manifests do: s3prl would feed an 8 kHz or stereo file to a 16 kHz upstream as is."""
+    trans = fake_tree(tmp_path, {"1-2": ["1-2-0000 HELLO", "1-2-0001 HELLO", "1-2-0002 HELLO"]})
+    sf.write(trans.parent / "1-2-0000.wav", np.zeros(80, dtype=np.int16), 8_000)
+    sf.write(trans.parent / "1-2-0001.wav", np.zeros((160, 2), dtype=np.int16), 16_000)
+    with pytest.raises(CorpusError) as error:
+        read_tree(s3prl, tmp_path)
+    message = str(error.value)
+    assert message.startswith("2 problem(s)")
+    assert f"{trans.parent / '1-2-0000.wav'}: sample rate is 8000 Hz, expected 16000 Hz" in message
+    assert f"{trans.parent / '1-2-0001.wav'}: audio has 2 channels, expected mono" in message
 
 
 def test_libriphone_names_missing_words_and_bad_lexicon_lines(s3prl, tmp_path):

@@ -44,4 +44,5 @@ class AudioMAEFairseqModel(MaskedModel):
     def forward(self, source, lengths=None, **unused):
         out = self.audio_mae(source, self.mask_generator(source.device), lengths)
         self.check_collapse(**out.stats())
+        self.keep_masks(out.mask.mask)
         return out

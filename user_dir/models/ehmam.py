@@ -115,5 +115,6 @@ class EhmamFairseqModel(TeacherStudentModel):
     def forward(self, source, padding_mask=None, **unused):
         out = self.ehmam(source, padding_mask, self.progress, self.mask_generator(source.device))
         self.check_collapse(float(out.target_std), float(out.prediction_std))
+        self.keep_masks(out.mask.mask)
         return out
 

@@ -44,4 +44,5 @@ class JEPAFairseqModel(TeacherStudentModel):
     def forward(self, source, **unused):
         out = self.jepa(source, self.mask_generator(source.device))
         self.check_collapse(**out.stats())
+        self.keep_masks(out.mask.mask)
         return out

@@ -1,21 +1,16 @@
-"""What fairseq's faces of the masked-prediction models share: masks draw from one random
-generator per run whose state travels in checkpoints, and the collapse guard
+"""What fairseq's faces of the masked-prediction models share: masks drawn from the batch's
+own random stream, and the collapse guard
 (:class:`MaskedModel`: Audio-MAE / MSM-MAE); the EMA teacher's steps, driven by the trainer's
 update count (:class:`TeacherStudentModel`: EH-MAM, M2D and the JEPA).
 
 No maths here: the plain-PyTorch model (``self.core``) holds the networks, and the teacher
 and its schedule.
 """
-import logging
-
 import torch
-import torch.distributed as dist
 from fairseq.models import BaseFairseqModel
 
 from ehmam.collapse import check_collapse
 from ehmam.ema import ema_decay
-
-logger = logging.getLogger(__name__)
 
 
 def no_weight_decay(name: str, parameter) -> bool:
@@ -40,8 +35,8 @@ class MaskedModel(BaseFairseqModel):
     def __init__(self):
         super().__init__()
         self.num_updates = 0
-        self._mask_generator = None
-        self._restored_generator_state = None
+        # the last training batch's masks (B x N bool), for the task's batch trace
+        self.last_masks = None
 
     @classmethod
     def build_model(cls, cfg, task=None):
@@ -62,30 +57,26 @@ class MaskedModel(BaseFairseqModel):
     # -- masking randomness -------------------------------------------------------------
 
     def mask_generator(self, device: torch.device) -> torch.Generator:
-        """Training masks come from one generator per run (state saved in checkpoints);
-        validation masks from a fresh one per batch, so validation never shifts training."""
+        """Training masks: a generator seeded from torch's default one, which the task has
+        seeded from the batch (run seed, update, sample ids; ``ehmam.distributed``), so a
+        batch's masks are the same whichever process draws them and whenever, a resumed run
+        included. Validation masks: a fresh generator per batch from the run's seed, so
+        validation never shifts training."""
         if not self.training:
             return torch.Generator(device=device).manual_seed(self.cfg.seed)
-        if self._mask_generator is None or self._mask_generator.device != device:
-            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-            generator = torch.Generator(device=device).manual_seed(self.cfg.seed + 1_000_003 * rank)
-            if self._restored_generator_state is not None:
-                try:
-                    generator.set_state(self._restored_generator_state)
-                except RuntimeError:
-                    logger.warning("the checkpoint's masking generator state is from another device "
-                                   "type; masks are reseeded, so this run will not replay the saved one")
-                self._restored_generator_state = None
-            self._mask_generator = generator
-        return self._mask_generator
+        seed = int(torch.randint(0, 2**62, ()))
+        return torch.Generator(device=device).manual_seed(seed)
 
-    def get_extra_state(self):
-        state = self._mask_generator.get_state() if self._mask_generator is not None else self._restored_generator_state
-        return {"mask_generator": state}
+    def keep_masks(self, masks: torch.Tensor) -> None:
+        if self.training:
+            self.last_masks = masks.detach()
 
-    def set_extra_state(self, state):
-        self._restored_generator_state = state.get("mask_generator")
-        self._mask_generator = None
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Checkpoints written before masks were keyed by the batch hold the run's masking
+        generator state (``_extra_state``); nothing reads it now."""
+        super().upgrade_state_dict_named(state_dict, name)
+        state_dict.pop(f"{name}._extra_state" if name else "_extra_state", None)
+        return state_dict
 
 
 class TeacherStudentModel(MaskedModel):

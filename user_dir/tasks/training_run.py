@@ -1,6 +1,9 @@
 """What every ehmam training task does before fairseq starts: claim the checkpoint directory,
 repair a ``checkpoint_last.pt`` cut short by a kill, validate each split's manifest and labels
-before fairseq reads it, and name the files of a batch whose loss is not finite.
+before fairseq reads it, and name the files of a batch whose loss is not finite. With several
+processes (``ehmam.launch``), rank 0 claims and repairs the directory before any rank reads a
+checkpoint, each training batch draws its randomness from its own samples
+(``ehmam.distributed``), and every validation first checks that the ranks hold the same weights.
 
 The checks live in ``ehmam`` (``ehmam.run_directory``, ``ehmam.data.manifest``); this mixin
 only calls them at the right moments of fairseq's task life cycle. A training run is told
@@ -13,12 +16,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import torch
 import torch.distributed as dist
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 from omegaconf.errors import OmegaConfBaseException
 
 from ehmam.data.manifest import validate_manifest
+from ehmam.distributed import combined_digest, disagreeing_tensors, seed_batch, state_digests, tensor_digest
 from ehmam.losses import NonFiniteLossError
 from ehmam.run_directory import lock_run_directory, recover_last_checkpoint
 
@@ -41,6 +46,13 @@ class TrainingRunConfig(FairseqDataclass):
     # the directory the run claims, and the checkpoint it resumes from
     save_dir: str = II("checkpoint.save_dir")
     restore_file: str = II("checkpoint.restore_file")
+    load_checkpoint_on_all_dp_ranks: bool = II("checkpoint.load_checkpoint_on_all_dp_ranks")
+    batch_trace: bool = field(
+        default=False,
+        metadata={"help": "append each training batch's update, sample ids, random seed and mask "
+                  "digest to save_dir/batch_trace.rank<R>.tsv, one file per process: what each "
+                  "rank trained on, and whether a resumed run replays"},
+    )
 
 
 def _resolved(cfg, key: str) -> Optional[str]:
@@ -52,8 +64,16 @@ def _resolved(cfg, key: str) -> Optional[str]:
         return None
 
 
-def _is_first_rank() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class RanksDivergedError(RuntimeError):
+    """The processes of a data-parallel run hold different weights."""
 
 
 class TrainingRunTask:
@@ -62,8 +82,9 @@ class TrainingRunTask:
     @classmethod
     def setup_task(cls, cfg, **kwargs):
         training = not kwargs.get("from_checkpoint", False)
-        if training and _is_first_rank():
-            cls.claim_run_directory(cfg)
+        if training:
+            cls.check_distributed_settings(cfg)
+            cls.claim_run_directory_first(cfg)
         task = super().setup_task(cfg, **kwargs)
         train_subset = _resolved(cfg, "train_subset")
         if training and train_subset:
@@ -71,6 +92,33 @@ class TrainingRunTask:
             # checkpoint: check it now, before any of that work
             task.validate_split(train_subset, cfg)
         return task
+
+    @staticmethod
+    def check_distributed_settings(cfg) -> None:
+        if _distributed() and _resolved(cfg, "load_checkpoint_on_all_dp_ranks") is False:
+            raise ValueError(
+                "checkpoint.load_checkpoint_on_all_dp_ranks=false with several processes: rank 0 would "
+                "broadcast the checkpoint by pickle, which the other ranks' weights_only loads refuse, so "
+                "a resume fails. Set it true (python -m ehmam.launch does)")
+
+    @classmethod
+    def claim_run_directory_first(cls, cfg) -> None:
+        """Rank 0 claims (and repairs) the directory while the others wait, so no rank reads
+        ``checkpoint_last.pt`` before it is whole; rank 0's error stops every rank."""
+        if not _distributed():
+            cls.claim_run_directory(cfg)
+            return
+        failure, error = [None], None
+        if dist.get_rank() == 0:
+            try:
+                cls.claim_run_directory(cfg)
+            except Exception as err:  # told to every rank before rank 0 raises it
+                failure, error = [f"{type(err).__name__}: {err}"], err
+        dist.broadcast_object_list(failure, src=0)
+        if error is not None:
+            raise error
+        if failure[0] is not None:
+            raise RuntimeError(f"rank 0 could not claim checkpoint.save_dir: {failure[0]}")
 
     @staticmethod
     def claim_run_directory(cfg) -> None:
@@ -126,9 +174,14 @@ class TrainingRunTask:
     # -- a non-finite loss stops training with the update and the files named ----------
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
+        ids = sample["id"].tolist() if sample and "id" in sample else []
+        seed = seed_batch(self.cfg.seed, update_num, ids)  # masks, dropout: see ehmam.distributed
+        self.updates_begun = update_num + 1
         try:
             loss, sample_size, logging_output = super().train_step(
                 sample, model, criterion, optimizer, update_num, ignore_grad, **kwargs)
+            if self.cfg.batch_trace:
+                self.trace_batch(update_num, ids, seed, getattr(model, "last_masks", None), ignore_grad)
             # fairseq's own check comes later, on the gradient norm, and names no file. The
             # criterion has already read the loss into a float to log it: no second device sync.
             logged = logging_output.get("loss", 0.0)
@@ -141,6 +194,41 @@ class TrainingRunTask:
                 f"Check these files for silence, clipping or NaN samples; if they are fine, lower "
                 f"the learning rate (fairseq saved crash.pt beside the checkpoints)"
             ) from err
+
+    def trace_batch(self, update_num: int, ids, seed: int, masks, dummy: bool) -> None:
+        save_dir = _resolved(self.cfg, "save_dir") or "."
+        path = os.path.join(save_dir, f"batch_trace.rank{_rank()}.tsv")
+        new = not os.path.exists(path)
+        masks = "-" if masks is None else tensor_digest(masks)[:16]
+        with open(path, "a") as trace:
+            if new:
+                trace.write("update\tseed\tids\tmasks\tdummy\n")
+            trace.write(f"{update_num + 1}\t{seed}\t{','.join(map(str, ids))}\t{masks}\t{int(dummy)}\n")
+
+    # -- the ranks agree before every validation ---------------------------------------
+
+    def begin_valid_epoch(self, epoch, model):
+        super().begin_valid_epoch(epoch, model)
+        if _distributed():
+            self.check_ranks_agree(model, getattr(self, "updates_begun", None))
+
+    @staticmethod
+    def check_ranks_agree(model: torch.nn.Module, updates: Optional[int] = None) -> str:
+        """Every parameter and buffer (an EMA teacher's included) bit for bit on every rank;
+        raises :class:`RanksDivergedError` on all ranks alike, naming the tensors."""
+        mine = state_digests(model.state_dict())
+        per_rank = [None] * dist.get_world_size()
+        dist.all_gather_object(per_rank, mine)
+        differ = disagreeing_tensors(per_rank)
+        after = f" after {updates} updates" if updates is not None else ""
+        if differ:
+            shown = "; ".join(differ[:5]) + (f"; and {len(differ) - 5} more" if len(differ) > 5 else "")
+            raise RanksDivergedError(f"the {len(per_rank)} processes hold different weights{after}: {shown}. "
+                                     "Something outside the all-reduced gradients changed a rank's weights")
+        digest = combined_digest(mine)
+        logger.info("ranks agree%s: %d tensors equal on %d processes (state sha256 %s)",
+                    after, len(mine), len(per_rank), digest)
+        return digest
 
     def valid_step(self, sample, model, criterion):
         try:

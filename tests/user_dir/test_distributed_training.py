@@ -1,0 +1,199 @@
+"""Two CPU processes (gloo) through ``python -m ehmam.launch``: the ranks train on different
+batches with different masks and hold the same student and teacher; two processes equal one
+with ``update_freq=[2]`` bit for bit; a stopped two-process run resumes exactly; settings that
+cannot train are refused before anything starts."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ehmam.distributed import combined_digest, state_digests
+from scripts.plot_pretraining import read_fairseq_log
+from tests.user_dir.fairseq_runs import REPO, free_port, hydra_train, hydra_train_command, launched_train
+
+EHMAM = REPO / "examples/ehmam/config"
+SPECTROGRAM = {name: REPO / f"examples/{name}/config" for name in ("m2d", "audio_mae", "jepa")}
+UPDATES = 8  # 32 utterances, 4 per batch: 8 batches an epoch, 4 updates of 2 batches
+TRACE = "+task.batch_trace=true"
+# the schedules of the whole run, for a run stopped early
+PINNED = (f"+lr_scheduler.max_update={UPDATES}", f"model.easy_to_hard_updates={UPDATES}")
+
+
+def ehmam_args(updates=UPDATES, *extra):
+    return ("common.log_interval=1", f"optimization.max_update={updates}", TRACE, *extra)
+
+
+def trace(save_dir, rank=0):
+    """{update: [(seed, ids, masks digest), ...]} of a rank's batch trace."""
+    rows = {}
+    for line in (save_dir / f"batch_trace.rank{rank}.tsv").read_text().splitlines()[1:]:
+        update, seed, ids, masks, dummy = line.split("\t")
+        assert dummy == "0"
+        rows.setdefault(int(update), []).append((seed, ids, masks))
+    return rows
+
+
+def weights(save_dir):
+    return torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def losses(save_dir):
+    return [(int(r["num_updates"]), r["loss"]) for r in read_fairseq_log(save_dir / "hydra/hydra_train.log")["train_inner"]]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(demo_corpus, tmp_path_factory):
+    save_dir = tmp_path_factory.mktemp("ddp") / "ckpt"
+    log = launched_train(2, EHMAM, "tiny_cpu", demo_corpus, save_dir, *ehmam_args())
+    return save_dir, log
+
+
+def test_the_ranks_train_different_batches_with_different_masks_into_the_same_weights(two_ranks):
+    save_dir, log = two_ranks
+    assert "[ehmam.launch] local: world size 2" in log
+    rank0, rank1 = trace(save_dir, 0), trace(save_dir, 1)
+    assert sorted(rank0) == sorted(rank1) == list(range(1, UPDATES + 1))
+    for update in rank0:
+        (seed0, ids0, masks0), = rank0[update]
+        (seed1, ids1, masks1), = rank1[update]
+        assert not set(ids0.split(",")) & set(ids1.split(",")), update  # different utterances
+        assert seed0 != seed1 and masks0 != masks1, update
+    # each validation (end of each epoch, and the last update) first compares every tensor of
+    # both ranks; rank 0 logs the state's digest, which must be the saved checkpoint's
+    checks = re.findall(r"ranks agree after (\d+) updates: (\d+) tensors equal on 2 processes "
+                        r"\(state sha256 ([0-9a-f]+)\)", log)
+    assert [int(u) for u, _, _ in checks] == [4, 8]
+    state = weights(save_dir)
+    assert any(k.startswith("ehmam.teacher") for k in state) and any(k.startswith("ehmam.encoder") for k in state)
+    assert checks[-1][2] == combined_digest(state_digests(state))
+    assert int(checks[-1][1]) == len(state)
+    assert (save_dir.parent / "ckpt/hydra/hydra_train_rank1.log").exists()
+
+
+def test_two_processes_equal_one_process_accumulating_two_batches(two_ranks, demo_corpus, tmp_path):
+    save_dir, _ = two_ranks
+    one = tmp_path / "ckpt"
+    # one thread, as each of the two processes had: matrix products sum in the same order
+    env_threads = {"OMP_NUM_THREADS": "1"}
+    hydra_train(EHMAM, "tiny_cpu", demo_corpus, one, *ehmam_args(), "optimization.update_freq=[2]", env=env_threads)
+    rank0, rank1, single = trace(save_dir, 0), trace(save_dir, 1), trace(one)
+    assert all(single[u] == rank0[u] + rank1[u] for u in single) and len(single) == UPDATES
+    assert losses(one) == losses(save_dir)
+    ours, theirs = weights(one), weights(save_dir)
+    assert ours.keys() == theirs.keys()
+    different = [k for k in ours if not torch.equal(ours[k], theirs[k])]
+    assert not different  # measured: bit for bit, the EMA teacher included
+
+
+def test_a_stopped_two_process_run_resumes_exactly(two_ranks, demo_corpus, tmp_path):
+    reference, _ = two_ranks
+    save_dir = tmp_path / "ckpt"
+    launched_train(2, EHMAM, "tiny_cpu", demo_corpus, save_dir, *ehmam_args(3), *PINNED)
+    log = launched_train(2, EHMAM, "tiny_cpu", demo_corpus, save_dir, *ehmam_args(), *PINNED)
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 3 updates\)", log)
+    for rank in (0, 1):
+        assert trace(save_dir, rank) == trace(reference, rank)  # the same batches, seeds and masks
+    assert losses(save_dir) == losses(reference)
+    ours, theirs = weights(save_dir), weights(reference)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs) and ours.keys() == theirs.keys()
+
+
+@pytest.mark.parametrize("override, says", [
+    ("distributed_training.distributed_no_spawn=false", "exits 0 without training"),
+    ("distributed_training.distributed_world_size=3", "2 processes take part"),
+])
+def test_settings_that_cannot_train_stop_before_anything_starts(override, says, demo_corpus, tmp_path):
+    log = launched_train(2, EHMAM, "tiny_cpu", demo_corpus, tmp_path / "ckpt", override, expect_success=False,
+                         timeout=60)
+    assert says in log and "contradicts the launch" in log
+    assert not list((tmp_path / "ckpt").glob("*.pt"))
+
+
+def test_torchs_ddp_refuses_a_cpu_module_and_the_plugins_takes_it(tmp_path):
+    """The one fairseq name the plugin replaces, and why: fairseq passes device_ids=[id]."""
+    script = tmp_path / "ddp.py"
+    script.write_text(f"""
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {str(REPO)!r})
+dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", world_size=1, rank=0)
+from fairseq.models import distributed_fairseq_model
+import user_dir.distributed as patch
+module = torch.nn.Linear(3, 2)
+try:
+    torch.nn.parallel.DistributedDataParallel(module, device_ids=[0], output_device=0)
+    print("torch took it")
+except ValueError as err:
+    print("torch refused:", str(err)[:60])
+patch.install(); patch.install()
+assert distributed_fairseq_model.DistributedDataParallel is patch.DeviceAwareDistributedDataParallel
+assert torch.nn.parallel.DistributedDataParallel is patch.TorchDistributedDataParallel
+wrapped = distributed_fairseq_model.DistributedDataParallel(module, device_ids=[0], output_device=0)
+wrapped(torch.ones(4, 3)).sum().backward()
+assert torch.allclose(module.weight.grad, torch.ones(2, 3) * 4)
+print("ok")
+""")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "torch refused" in run.stdout and run.stdout.strip().endswith("ok")
+
+
+def run_ranks(commands, timeout=300):
+    """Start one process per (command, environment) at once, as torchrun or srun would, and
+    return their joint output; every process must exit 0."""
+    procs = [subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO), **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for cmd, env in commands]
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-4000:]
+    return "\n".join(outputs)
+
+
+def same_run(save_dir, reference):
+    for rank in (0, 1):
+        assert trace(save_dir, rank) == trace(reference, rank)
+    ours, theirs = weights(save_dir), weights(reference)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_torchrun_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
+    save_dir = tmp_path / "ckpt"
+    save_dir.mkdir()
+    hydra = hydra_train_command(EHMAM, "tiny_cpu", demo_corpus, save_dir, *ehmam_args())[1:]
+    torchrun = [str(REPO / ".venv/bin/torchrun") if (REPO / ".venv/bin/torchrun").exists() else "torchrun",
+                "--nproc-per-node", "2", "--master-port", str(free_port()), "-m", "ehmam.launch", "--", *hydra]
+    log = run_ranks([(torchrun, {"OMP_NUM_THREADS": "1"})])
+    assert log.count("[ehmam.launch] torchrun: world size 2") == 2
+    assert "distributed_training.distributed_init_method=env://" in log
+    same_run(save_dir, two_ranks[0])
+
+
+def test_a_slurm_job_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
+    """srun's environment, simulated: no SLURM here, so the rendezvous address is given."""
+    save_dir = tmp_path / "ckpt"
+    save_dir.mkdir()
+    hydra = hydra_train_command(EHMAM, "tiny_cpu", demo_corpus, save_dir, *ehmam_args())[1:]
+    launch = [sys.executable, "-m", "ehmam.launch", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+              "--device", "cpu", "--", *hydra]
+    slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_NODELIST": "localhost", "OMP_NUM_THREADS": "1"}
+    log = run_ranks([(launch, {**slurm, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)}) for r in (0, 1)])
+    assert log.count("[ehmam.launch] slurm: world size 2") == 2
+    same_run(save_dir, two_ranks[0])
+
+
+@pytest.mark.parametrize("method", ["m2d", "audio_mae", "jepa"])
+def test_the_spectrogram_methods_train_on_two_processes_as_on_one_accumulating_two_batches(method, demo_corpus,
+                                                                                            tmp_path):
+    args = ("common.log_interval=1", "optimization.max_update=4", "dataset.batch_size=4", "task.norm_crops=16", TRACE)
+    two, one = tmp_path / "two", tmp_path / "one"
+    log = launched_train(2, SPECTROGRAM[method], "tiny_cpu", demo_corpus, two, *args)
+    assert re.search(r"ranks agree after 4 updates: \d+ tensors equal on 2 processes", log)
+    hydra_train(SPECTROGRAM[method], "tiny_cpu", demo_corpus, one, *args, "optimization.update_freq=[2]",
+                env={"OMP_NUM_THREADS": "1"})
+    rank0, rank1, single = trace(two, 0), trace(two, 1), trace(one)
+    assert len(single) == 4 and all(single[u] == rank0[u] + rank1[u] for u in single)
+    assert all(r0[0][2] != r1[0][2] for r0, r1 in zip(rank0.values(), rank1.values()))  # masks differ
+    ours, theirs = weights(one), weights(two)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)

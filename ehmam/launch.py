@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -109,7 +110,7 @@ def layout(args, env: Dict[str, str]) -> Layout:
     if under_slurm:
         rank, world = _int_env(env, "SLURM_PROCID"), _int_env(env, "SLURM_NTASKS")
         local = _int_env(env, "SLURM_LOCALID") if "SLURM_LOCALID" in env else 0
-        per_node = int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0])
+        per_node = int(re.match(r"\d+", env.get("SLURM_NTASKS_PER_NODE", "1")).group())  # "4(x2)", "4,2"
         addr = args.master_addr
         if addr is None:
             nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
@@ -135,16 +136,16 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("true", "1", "yes", "on")
 
 
-def settings(place: Placement, device: str, user: Dict[str, str]) -> Dict[str, str]:
+def settings(place: Placement, device: str, user: Dict[str, str], device_id: Optional[int] = None) -> Dict[str, str]:
     """The explicit settings of one process; ``user``: the hydra overrides the user passed,
-    checked against them."""
+    checked against them; ``device_id``: its GPU (default: its local rank)."""
     backend = user.get(DT + "distributed_backend", "gloo" if device == "cpu" else "nccl")
     if device == "cpu" and backend != "gloo":
         raise LaunchError(f"{DT}distributed_backend={backend} on CPU processes: only gloo runs without GPUs")
     ours = {
         DT + "distributed_world_size": str(place.world_size),
         DT + "distributed_rank": str(place.rank),
-        DT + "device_id": str(place.local_rank),
+        DT + "device_id": str(place.local_rank if device_id is None else device_id),
         DT + "distributed_init_method": place.init_method,
         DT + "distributed_no_spawn": "true",
         DT + "distributed_backend": backend,
@@ -182,14 +183,16 @@ def hydra_train_program() -> str:
     return found
 
 
-def commands(lay: Layout, device: str, hydra_args: Sequence[str], program: str) -> List[List[str]]:
-    """One ``fairseq-hydra-train`` command per process this launcher runs."""
+def commands(lay: Layout, device: str, hydra_args: Sequence[str], program: str,
+             device_id: Optional[int] = None) -> List[List[str]]:
+    """One ``fairseq-hydra-train`` command per process this launcher runs; ``device_id``: the
+    one GPU of every process (see :func:`pick_device`), else each its local rank's."""
     user = dict(kv for kv in map(parse_override, hydra_args) if kv is not None)
     if lay.world_size < 1:
         raise LaunchError(f"world size {lay.world_size}: nothing would train")
     out = []
     for place in lay.placements:
-        ours = settings(place, device, user)
+        ours = settings(place, device, user, device_id)
         passed = [a for a in hydra_args if (parse_override(a) or (None,))[0] not in ours]
         extra = []
         if place.rank > 0:  # rank 0 keeps hydra's files; the others write beside them
@@ -198,19 +201,24 @@ def commands(lay: Layout, device: str, hydra_args: Sequence[str], program: str) 
     return out
 
 
-def pick_device(requested: Optional[str], lay: Layout) -> str:
+def pick_device(requested: Optional[str], lay: Layout):
+    """(``cpu`` or ``cuda``, the GPU every process uses or None: its local rank's). A
+    process that sees one GPU only (SLURM's per-task binding, CUDA_VISIBLE_DEVICES) uses GPU 0."""
     import torch
 
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     device = requested or ("cuda" if available else "cpu")
-    if device == "cuda":
-        if not available:
-            raise LaunchError("--device cuda: torch sees no CUDA device here; use --device cpu (gloo)")
-        local = max(p.local_rank for p in lay.placements)
-        if local >= available:
-            raise LaunchError(f"local rank {local} needs GPU {local}, and torch sees {available}: start at most "
-                              f"{available} processes per node")
-    return device
+    if device == "cpu":
+        return device, None
+    if not available:
+        raise LaunchError("--device cuda: torch sees no CUDA device here; use --device cpu (gloo)")
+    if available == 1 and lay.how != "local":
+        return device, 0
+    local = max(p.local_rank for p in lay.placements)
+    if local >= available:
+        raise LaunchError(f"local rank {local} needs GPU {local}, and torch sees {available}: start at most "
+                          f"{available} processes per node")
+    return device, None
 
 
 def child_env(device: str, lay: Layout, env: Dict[str, str]) -> Dict[str, str]:
@@ -294,8 +302,8 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Dict[str, str]] = N
     env = dict(os.environ if env is None else env)
     try:
         lay = layout(args, env)
-        device = pick_device(args.device, lay)
-        cmds = commands(lay, device, hydra_args, hydra_train_program())
+        device, device_id = pick_device(args.device, lay)
+        cmds = commands(lay, device, hydra_args, hydra_train_program(), device_id)
     except LaunchError as err:
         print(f"ehmam.launch: {err}", file=sys.stderr)
         return 2

@@ -62,7 +62,7 @@ def test_under_torchrun_one_process_takes_torchruns_rank_and_rendezvous():
 
 
 def test_under_slurm_the_task_takes_its_rank_and_the_job_picks_the_port():
-    env = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4(x2)",
+    env = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4,4",
            "SLURM_JOB_ID": "123456", "SLURM_JOB_NODELIST": "gpu[01-02]"}
     lay, (cmd,) = plan(["--master-addr", "gpu01", "--", *HYDRA], env, device="cuda")
     got = overrides(cmd)
@@ -109,6 +109,25 @@ def test_without_a_double_dash_unknown_arguments_pass_through_in_order():
     assert args.device == "cpu" and hydra == [*HYDRA, "--config-dir", "x"]
     args, hydra = launch.split_arguments(["--nproc-per-node", "2", "--", "--device", "cuda"])
     assert args.device is None and hydra == ["--device", "cuda"]
+
+
+def test_a_process_bound_to_one_gpu_uses_gpu_0(monkeypatch):
+    import torch
+
+    env = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "1"}
+    args, hydra = launch.split_arguments(["--master-addr", "n0", "--", *HYDRA])
+    lay = launch.layout(args, env)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert launch.pick_device(None, lay) == ("cuda", 0)
+    (cmd,) = launch.commands(lay, "cuda", hydra, "fairseq-hydra-train", 0)
+    assert overrides(cmd)["distributed_training.device_id"] == "0"
+    # this launcher's own processes share the node's GPUs: one each
+    args, _ = launch.split_arguments(["--nproc-per-node", "2", "--", *HYDRA])
+    with pytest.raises(launch.LaunchError, match="torch sees 1"):
+        launch.pick_device("cuda", launch.layout(args, {}))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert launch.pick_device("cuda", launch.layout(args, {})) == ("cuda", None)
 
 
 def test_main_prints_the_commands_and_exits_2_on_a_refusal(capsys):

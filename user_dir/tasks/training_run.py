@@ -173,6 +173,9 @@ class TrainingRunTask:
 
     # -- a non-finite loss stops training with the update and the files named ----------
 
+    # the update the latest training batch belongs to (1-based), for the ranks' agreement log
+    updates_begun: Optional[int] = None
+
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
         ids = sample["id"].tolist() if sample and "id" in sample else []
         seed = seed_batch(self.cfg.seed, update_num, ids)  # masks, dropout: see ehmam.distributed
@@ -210,7 +213,7 @@ class TrainingRunTask:
     def begin_valid_epoch(self, epoch, model):
         super().begin_valid_epoch(epoch, model)
         if _distributed():
-            self.check_ranks_agree(model, getattr(self, "updates_begun", None))
+            self.check_ranks_agree(model, self.updates_begun)
 
     @staticmethod
     def check_ranks_agree(model: torch.nn.Module, updates: Optional[int] = None) -> str:

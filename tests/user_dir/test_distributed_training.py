@@ -172,6 +172,7 @@ def test_torchrun_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
     same_run(save_dir, two_ranks[0])
 
 
+@pytest.mark.slow  # the environment is unit-tested (tests/test_launch.py); this runs it as torchrun's
 def test_a_slurm_job_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
     """srun's environment, simulated: no SLURM here, so the rendezvous address is given."""
     save_dir = tmp_path / "ckpt"
@@ -185,7 +186,9 @@ def test_a_slurm_job_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
     same_run(save_dir, two_ranks[0])
 
 
-@pytest.mark.parametrize("method", ["m2d", "audio_mae", "jepa"])
+# M2D in the default suite; Audio-MAE (no teacher) and the JEPA share its task and wrapper
+@pytest.mark.parametrize("method", ["m2d", pytest.param("audio_mae", marks=pytest.mark.slow),
+                                    pytest.param("jepa", marks=pytest.mark.slow)])
 def test_the_spectrogram_methods_train_on_two_processes_as_on_one_accumulating_two_batches(method, demo_corpus,
                                                                                             tmp_path):
     args = ("common.log_interval=1", "optimization.max_update=4", "dataset.batch_size=4", "task.norm_crops=16", TRACE)

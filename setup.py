@@ -37,5 +37,6 @@ setup(
         "nnAudio==0.3.4", "timm==1.0.31", "torchvision==0.26.0",
     ]},
     entry_points={"console_scripts": ["ehmam-decode=ehmam.asr.decode:main",
-                                      "ehmam-lm=ehmam.asr.language_model:main"]},
+                                      "ehmam-lm=ehmam.asr.language_model:main",
+                                      "ehmam-launch=ehmam.launch:main"]},
 )

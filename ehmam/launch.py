@@ -99,7 +99,7 @@ def layout(args, env: Dict[str, str]) -> Layout:
             raise LaunchError(f"--nnodes {args.nnodes}: pass --master-addr, the address of node 0 "
                               "that every node can reach")
         world = args.nnodes * args.nproc_per_node
-        init = f"tcp://{args.master_addr or '127.0.0.1'}:{args.master_port}"
+        init = f"tcp://{args.master_addr or '127.0.0.1'}:{args.master_port or DEFAULT_PORT}"
         placements = tuple(Placement(args.node_rank * args.nproc_per_node + i, i, world, init)
                            for i in range(args.nproc_per_node))
         return Layout("local", args.nproc_per_node, world, placements)
@@ -115,13 +115,12 @@ def layout(args, env: Dict[str, str]) -> Layout:
         if addr is None:
             nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
             addr = first_slurm_host(nodelist) if nodelist and world > 1 else "127.0.0.1"
-        port = args.master_port
-        if port == DEFAULT_PORT and "SLURM_JOB_ID" in env:
-            port = 20000 + int(env["SLURM_JOB_ID"]) % 20000  # two jobs on one node do not collide
+        port = args.master_port or DEFAULT_PORT
+        if args.master_port is None and "SLURM_JOB_ID" in env:
+            port = 20000 + _int_env(env, "SLURM_JOB_ID") % 20000  # two jobs on one node do not collide
         return Layout("slurm", per_node, world, (Placement(rank, local, world, f"tcp://{addr}:{port}"),))
     raise LaunchError("say how many processes: --nproc-per-node N (this launcher starts them), or run "
                       "this command under torchrun or SLURM's srun")
-
 
 
 def parse_override(arg: str):
@@ -279,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--node-rank", type=int, default=0, help="this node's index (with --nproc-per-node)")
     parser.add_argument("--master-addr", help="the address of node 0 (rank 0); default: this machine, "
                         "or under SLURM the job's first node")
-    parser.add_argument("--master-port", type=int, default=DEFAULT_PORT,
-                        help="a free port on node 0 (under SLURM, default: 20000 + job id %% 20000)")
+    parser.add_argument("--master-port", type=int,
+                        help=f"a free port on node 0 (default {DEFAULT_PORT}; under SLURM 20000 + job id %% 20000)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda where torch sees a GPU")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
     return parser

@@ -71,6 +71,12 @@ def test_under_slurm_the_task_takes_its_rank_and_the_job_picks_the_port():
     assert got["distributed_training.distributed_init_method"] == f"tcp://gpu01:{20000 + 123456 % 20000}"
 
 
+def test_under_slurm_a_port_given_is_kept_even_the_default_one():
+    env = {"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_JOB_ID": "7"}
+    assert plan(["--master-port", "29500", "--", *HYDRA], env)[0].placements[0].init_method == "tcp://127.0.0.1:29500"
+    assert plan(["--", *HYDRA], env)[0].placements[0].init_method == "tcp://127.0.0.1:20007"
+
+
 @pytest.mark.parametrize("override, says", [
     ("distributed_training.distributed_no_spawn=false", "exits 0 without training"),
     ("distributed_training.distributed_world_size=4", "wait forever"),

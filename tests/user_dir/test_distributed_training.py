@@ -223,7 +223,8 @@ def test_ctc_fine_tuning_with_a_frozen_phase_trains_on_two_processes_as_on_one(p
 
 def test_ranks_whose_weights_differ_stop_together_with_the_tensors_named(tmp_path):
     """Two gloo processes: equal models agree and log one digest; a model whose rank 1 moved
-    one weight by one bit raises on both ranks, naming it."""
+    one weight by one bit raises on both ranks, naming it. Both also refuse to start without
+    load_checkpoint_on_all_dp_ranks (end to end: the opt-in test below)."""
     script = tmp_path / "diverge.py"
     script.write_text(f"""
 import sys, torch, torch.distributed as dist, torch.multiprocessing as mp
@@ -243,6 +244,11 @@ def run(rank):
         print(rank, "agreed", flush=True)
     except RanksDivergedError as err:
         print(rank, digest[:8], "diverged:", err, flush=True)
+    from omegaconf import OmegaConf  # several processes without load_checkpoint_on_all_dp_ranks
+    try:
+        TrainingRunTask.check_distributed_settings(OmegaConf.create({{"load_checkpoint_on_all_dp_ranks": False}}))
+    except ValueError as err:
+        print(rank, "refused:", err, flush=True)
     dist.barrier()
     dist.destroy_process_group()
 
@@ -251,13 +257,17 @@ if __name__ == "__main__":
 """)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = sorted(run.stdout.strip().splitlines())
+    refused = [line for line in run.stdout.splitlines() if " refused: " in line]
+    assert sorted(line.split()[0] for line in refused) == ["0", "1"], run.stdout
+    assert all("load_checkpoint_on_all_dp_ranks=false with several processes" in line for line in refused)
+    lines = sorted(line for line in run.stdout.strip().splitlines() if " diverged: " in line)
     assert len(lines) == 2 and len({line.split()[1] for line in lines}) == 1, lines  # one digest first
     for rank, line in enumerate(lines):
         assert line.startswith(f"{rank} ") and "the 2 processes hold different weights after 6 updates: " \
             "0.weight (ranks 1 differ from rank 0)." in line, line
 
 
+@pytest.mark.slow  # the check itself runs in the default suite (the test above)
 def test_without_the_launcher_a_resume_that_would_fail_is_refused_at_start(demo_corpus, tmp_path):
     """fairseq-hydra-train by hand with explicit settings but rank 0 broadcasting the
     checkpoint: every rank stops at set-up with the reason, before any update."""

@@ -48,12 +48,10 @@ class LaunchError(ValueError):
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one process sits: its global rank, its index on its node, the world size."""
+    """Where one process sits: its global rank and its index on its node."""
 
     rank: int
     local_rank: int
-    world_size: int
-    init_method: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,7 @@ class Layout:
     how: str  # "local" (this launcher starts them), "torchrun" or "slurm"
     nproc_per_node: int
     world_size: int
+    init_method: str  # the rendezvous every process joins
     placements: tuple  # the Placements this launcher runs (all of a node for "local")
 
 
@@ -100,13 +99,12 @@ def layout(args, env: Dict[str, str]) -> Layout:
                               "that every node can reach")
         world = args.nnodes * args.nproc_per_node
         init = f"tcp://{args.master_addr or '127.0.0.1'}:{args.master_port or DEFAULT_PORT}"
-        placements = tuple(Placement(args.node_rank * args.nproc_per_node + i, i, world, init)
-                           for i in range(args.nproc_per_node))
-        return Layout("local", args.nproc_per_node, world, placements)
+        placements = tuple(Placement(args.node_rank * args.nproc_per_node + i, i) for i in range(args.nproc_per_node))
+        return Layout("local", args.nproc_per_node, world, init, placements)
     if under_torchrun:
         rank, world, local = (_int_env(env, k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
         per_node = int(env.get("LOCAL_WORLD_SIZE", world))
-        return Layout("torchrun", per_node, world, (Placement(rank, local, world, "env://"),))
+        return Layout("torchrun", per_node, world, "env://", (Placement(rank, local),))
     if under_slurm:
         rank, world = _int_env(env, "SLURM_PROCID"), _int_env(env, "SLURM_NTASKS")
         local = _int_env(env, "SLURM_LOCALID") if "SLURM_LOCALID" in env else 0
@@ -118,7 +116,7 @@ def layout(args, env: Dict[str, str]) -> Layout:
         port = args.master_port or DEFAULT_PORT
         if args.master_port is None and "SLURM_JOB_ID" in env:
             port = 20000 + _int_env(env, "SLURM_JOB_ID") % 20000  # two jobs on one node do not collide
-        return Layout("slurm", per_node, world, (Placement(rank, local, world, f"tcp://{addr}:{port}"),))
+        return Layout("slurm", per_node, world, f"tcp://{addr}:{port}", (Placement(rank, local),))
     raise LaunchError("say how many processes: --nproc-per-node N (this launcher starts them), or run "
                       "this command under torchrun or SLURM's srun")
 
@@ -135,24 +133,25 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("true", "1", "yes", "on")
 
 
-def settings(place: Placement, device: str, user: Dict[str, str], device_id: Optional[int] = None) -> Dict[str, str]:
+def settings(lay: Layout, place: Placement, device: str, user: Dict[str, str],
+             device_id: Optional[int] = None) -> Dict[str, str]:
     """The explicit settings of one process; ``user``: the hydra overrides the user passed,
     checked against them; ``device_id``: its GPU (default: its local rank)."""
     backend = user.get(DT + "distributed_backend", "gloo" if device == "cpu" else "nccl")
     if device == "cpu" and backend != "gloo":
         raise LaunchError(f"{DT}distributed_backend={backend} on CPU processes: only gloo runs without GPUs")
     ours = {
-        DT + "distributed_world_size": str(place.world_size),
+        DT + "distributed_world_size": str(lay.world_size),
         DT + "distributed_rank": str(place.rank),
         DT + "device_id": str(place.local_rank if device_id is None else device_id),
-        DT + "distributed_init_method": place.init_method,
+        DT + "distributed_init_method": lay.init_method,
         DT + "distributed_no_spawn": "true",
         DT + "distributed_backend": backend,
         "checkpoint.load_checkpoint_on_all_dp_ranks": "true",
         "common.cpu": "true" if device == "cpu" else "false",
     }
     why = {
-        DT + "distributed_world_size": f"{place.world_size} processes take part; fairseq would wait forever for "
+        DT + "distributed_world_size": f"{lay.world_size} processes take part; fairseq would wait forever for "
                                        "ranks that never start, or refuse ranks beyond its world",
         DT + "distributed_rank": "the launcher gives each process its rank",
         DT + "device_id": "the launcher gives each process its device",
@@ -165,7 +164,7 @@ def settings(place: Placement, device: str, user: Dict[str, str], device_id: Opt
     }
     for key, value in ours.items():
         given = user.get(key)
-        if given is None or key == DT + "distributed_backend":
+        if given is None:
             continue
         same = _truthy(given) == _truthy(value) if value in ("true", "false") else given.strip() == value
         if not same:
@@ -191,7 +190,7 @@ def commands(lay: Layout, device: str, hydra_args: Sequence[str], program: str,
         raise LaunchError(f"world size {lay.world_size}: nothing would train")
     out = []
     for place in lay.placements:
-        ours = settings(place, device, user, device_id)
+        ours = settings(lay, place, device, user, device_id)
         passed = [a for a in hydra_args if (parse_override(a) or (None,))[0] not in ours]
         extra = []
         if place.rank > 0:  # rank 0 keeps hydra's files; the others write beside them

@@ -73,8 +73,8 @@ def test_under_slurm_the_task_takes_its_rank_and_the_job_picks_the_port():
 
 def test_under_slurm_a_port_given_is_kept_even_the_default_one():
     env = {"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_JOB_ID": "7"}
-    assert plan(["--master-port", "29500", "--", *HYDRA], env)[0].placements[0].init_method == "tcp://127.0.0.1:29500"
-    assert plan(["--", *HYDRA], env)[0].placements[0].init_method == "tcp://127.0.0.1:20007"
+    assert plan(["--master-port", "29500", "--", *HYDRA], env)[0].init_method == "tcp://127.0.0.1:29500"
+    assert plan(["--", *HYDRA], env)[0].init_method == "tcp://127.0.0.1:20007"
 
 
 @pytest.mark.parametrize("override, says", [

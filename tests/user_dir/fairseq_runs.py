@@ -1,5 +1,7 @@
 """Run fairseq-hydra-train with our user_dir, as a user would, for the integration tests."""
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +26,6 @@ def hydra_train_command(config_dir: Path, config_name: str, data: Path, save_dir
 
 def run_training(cmd: list, save_dir: Path, expect_success: bool, timeout: int, env: dict) -> str:
     """Run ``cmd`` in ``save_dir`` with ``env`` added to the environment; stdout + stderr."""
-    import os
-
     save_dir.mkdir(parents=True, exist_ok=True)
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=save_dir,
                          env={**os.environ, **(env or {})})
@@ -46,8 +46,6 @@ def hydra_train(config_dir: Path, config_name: str, data: Path, save_dir: Path, 
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -42,6 +42,13 @@ def weights(save_dir):
     return torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)["model"]
 
 
+def assert_same_weights(save_dir, reference):
+    """Every tensor of the two runs' last checkpoints, bit for bit (the EMA teacher included)."""
+    ours, theirs = weights(save_dir), weights(reference)
+    assert ours.keys() == theirs.keys()
+    assert [k for k in theirs if not torch.equal(ours[k], theirs[k])] == []
+
+
 def losses(save_dir):
     return [(int(r["num_updates"]), r["loss"]) for r in read_fairseq_log(save_dir / "hydra/hydra_train.log")["train_inner"]]
 
@@ -72,7 +79,7 @@ def test_the_ranks_train_different_batches_with_different_masks_into_the_same_we
     assert any(k.startswith("ehmam.teacher") for k in state) and any(k.startswith("ehmam.encoder") for k in state)
     assert checks[-1][2] == combined_digest(state_digests(state))
     assert int(checks[-1][1]) == len(state)
-    assert (save_dir.parent / "ckpt/hydra/hydra_train_rank1.log").exists()
+    assert (save_dir / "hydra/hydra_train_rank1.log").exists()
 
 
 def test_two_processes_equal_one_process_accumulating_two_batches(two_ranks, demo_corpus, tmp_path):
@@ -84,10 +91,7 @@ def test_two_processes_equal_one_process_accumulating_two_batches(two_ranks, dem
     rank0, rank1, single = trace(save_dir, 0), trace(save_dir, 1), trace(one)
     assert all(single[u] == rank0[u] + rank1[u] for u in single) and len(single) == UPDATES
     assert losses(one) == losses(save_dir)
-    ours, theirs = weights(one), weights(save_dir)
-    assert ours.keys() == theirs.keys()
-    different = [k for k in ours if not torch.equal(ours[k], theirs[k])]
-    assert not different  # measured: bit for bit, the EMA teacher included
+    assert_same_weights(one, save_dir)
 
 
 def test_a_stopped_two_process_run_resumes_exactly(two_ranks, demo_corpus, tmp_path):
@@ -99,8 +103,7 @@ def test_a_stopped_two_process_run_resumes_exactly(two_ranks, demo_corpus, tmp_p
     for rank in (0, 1):
         assert trace(save_dir, rank) == trace(reference, rank)  # the same batches, seeds and masks
     assert losses(save_dir) == losses(reference)
-    ours, theirs = weights(save_dir), weights(reference)
-    assert all(torch.equal(ours[k], theirs[k]) for k in theirs) and ours.keys() == theirs.keys()
+    assert_same_weights(save_dir, reference)
 
 
 @pytest.mark.parametrize("override, says", [
@@ -156,8 +159,7 @@ def run_ranks(commands, timeout=300, expect_success=True):
 def same_run(save_dir, reference):
     for rank in (0, 1):
         assert trace(save_dir, rank) == trace(reference, rank)
-    ours, theirs = weights(save_dir), weights(reference)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert_same_weights(save_dir, reference)
 
 
 def test_torchrun_starts_the_same_run(two_ranks, demo_corpus, tmp_path):
@@ -200,13 +202,12 @@ def test_the_spectrogram_methods_train_on_two_processes_as_on_one_accumulating_t
     rank0, rank1, single = trace(two, 0), trace(two, 1), trace(one)
     assert len(single) == 4 and all(single[u] == rank0[u] + rank1[u] for u in single)
     assert all(r0[0][2] != r1[0][2] for r0, r1 in zip(rank0.values(), rank1.values()))  # masks differ
-    ours, theirs = weights(one), weights(two)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert_same_weights(one, two)
 
 
 def test_ctc_fine_tuning_with_a_frozen_phase_trains_on_two_processes_as_on_one(pretrained, demo_corpus, tmp_path):
     """torch's DDP with find_unused_parameters leaves the frozen encoder's gradients empty, as
-    one process does (fairseq's legacy_ddp would zero-fill them: every weight drifted)."""
+    one process does (fairseq's legacy_ddp would zero-fill them: 82 of 83 tensors drifted)."""
     args = (f"model.w2v_path={pretrained}", "common.log_interval=1", "optimization.max_update=6",
             "model.freeze_finetune_updates=3", TRACE)
     two, one = tmp_path / "two", tmp_path / "one"
@@ -217,8 +218,7 @@ def test_ctc_fine_tuning_with_a_frozen_phase_trains_on_two_processes_as_on_one(p
     rank0, rank1, single = trace(two, 0), trace(two, 1), trace(one)
     assert len(single) == 6 and all(single[u] == rank0[u] + rank1.get(u, []) for u in single)
     assert len(rank1) < 6  # an epoch of 5 batches leaves rank 1 a dummy batch: its zero gradient adds nothing
-    ours, theirs = weights(one), weights(two)
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert_same_weights(one, two)
 
 
 def test_ranks_whose_weights_differ_stop_together_with_the_tensors_named(tmp_path):

@@ -38,5 +38,6 @@ setup(
     ]},
     entry_points={"console_scripts": ["ehmam-decode=ehmam.asr.decode:main",
                                       "ehmam-lm=ehmam.asr.language_model:main",
-                                      "ehmam-launch=ehmam.launch:main"]},
+                                      "ehmam-launch=ehmam.launch:main",
+                                      "ehmam-export-hf=ehmam.export_hf:main"]},
 )

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ehmam.asr.decode import load_ctc_model, read_utterances, read_waveform  # noqa: E402
+from ehmam.asr.error_rates import ErrorCounts  # noqa: E402
 from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def compare(checkpoint: Path, exported: Path, data: Path, split: str, batch_size
     asr = pipeline("automatic-speech-recognition", model=str(exported), device="cpu")
     single = [out["text"] for out in asr([w.numpy() for w in waves])]
     batched = [out["text"] for out in asr([w.numpy() for w in waves], batch_size=batch_size)]
-    return {
+    found = {
         "utterances": len(waves), "batch_size": batch_size,
         "max_logit_diff_single": logits_diff, "max_hidden_diff_single": hidden_diff,
         "max_logit_diff_padded": padded_diff,
@@ -81,6 +82,11 @@ def compare(checkpoint: Path, exported: Path, data: Path, split: str, batch_size
         f"transcripts_differing_batch_{batch_size}": sum(a != b for a, b in zip(batched, greedy)),
         "empty_greedy_hypotheses": sum(not h for h in greedy),
     }
+    if all(u.reference is not None for u in utterances):  # corpus error rates, in %
+        for name, hyps in (("greedy", greedy), ("pipeline_batch_1", single), (f"pipeline_batch_{batch_size}", batched)):
+            counts = sum((ErrorCounts.of(u.reference, h) for u, h in zip(utterances, hyps)), ErrorCounts())
+            found[f"wer_{name}"], found[f"cer_{name}"] = round(counts.wer, 2), round(counts.cer, 2)
+    return found
 
 
 def main(argv=None) -> int:
@@ -99,7 +105,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(found, indent=1) + "\n")
     for key, value in found.items():
-        print(f"{key:36s} {value:.3g}" if isinstance(value, float) else f"{key:36s} {value}")
+        print(f"{key:36s} {value:.4g}" if isinstance(value, float) else f"{key:36s} {value}")
     print(f"{found['transcripts_differing_batch_1']} of {found['utterances']} pipeline transcripts differ from "
           "ehmam.asr.decode's greedy ones at batch size 1")
     return 0

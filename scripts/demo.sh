@@ -59,11 +59,14 @@ echo "[demo] decoding: LM weight and word score searched on valid, then the test
   --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" --tune-split valid --out "$out/decode"
 read -r lm_weight word_score < <(.venv/bin/python -c \
   "import json; d = json.load(open('$out/decode/test.kenlm.json')); print(d['lm_weight'], d['word_score'])")
+echo "[demo] the fine-tuned model as a HuggingFace transformers folder (Data2VecAudioForCTC, processor, model card)"
+.venv/bin/python -m ehmam.export_hf "$root/checkpoints/demo_ctc/checkpoint_best.pt" "$out/hf" --overwrite \
+  --results "$out/decode/test.greedy.json" --results "$out/decode/test.kenlm.json"
 echo "[demo] hard-region effect: hide the frames the pretrained teacher calls hard, or random ones"
 .venv/bin/python scripts/hard_region_effect.py "$root/checkpoints/demo_ctc/checkpoint_best.pt" --data data/demo \
   --split test --out "$out/hard_region_effect" --lexicon "$out/lm/lexicon.txt" --lm "$out/lm/4-gram.bin" \
   --lm-weight "$lm_weight" --word-score="$word_score"
-echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png and $out/hard_region_effect/effect.png, probe $out/probe.json, linear evaluation $out/linear.csv, transcripts $out/decode"
+echo "[demo] done: checkpoints $root/checkpoints/demo{,_ctc}, plots $out/*.png and $out/hard_region_effect/effect.png, probe $out/probe.json, linear evaluation $out/linear.csv, transcripts $out/decode, transformers export $out/hf"
 .venv/bin/python - "$out/decode" <<'PY'
 import json, sys
 for method, name in (("greedy", "greedy"), ("kenlm", "4-gram LM")):

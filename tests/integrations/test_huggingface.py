@@ -150,9 +150,13 @@ def test_pipeline_transcripts_equal_greedy_decoding(lively_ctc, demo_corpus, tmp
     from transformers import pipeline
 
     out = tmp_path / "hf"
-    export(lively_ctc, out)
     assert decode_main([str(lively_ctc), "--data", str(demo_corpus), "--split", "test",
                         "--out", str(tmp_path / "decode")]) == 0
+    result = tmp_path / "decode" / "test.greedy.json"
+    export(lively_ctc, out, results=[result])
+    measured = json.loads(result.read_text())
+    card = (out / "README.md").read_text()  # the model card cites the decoding's numbers
+    assert f"| test | greedy | {measured['utterances']} | {measured['wer']:.2f} | {measured['cer']:.2f} |" in card
     greedy = (tmp_path / "decode" / "test.greedy.wrd").read_text().splitlines()
     utts = read_utterances(demo_corpus, "test")
     assert len(greedy) == len(utts) >= 4

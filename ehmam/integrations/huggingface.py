@@ -33,7 +33,9 @@ Reading the checkpoint needs neither fairseq nor an unsafe unpickler
 from __future__ import annotations
 
 import json
-import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -46,8 +48,6 @@ from ..configs import config_to_dict
 from ..data.audio import SAMPLE_RATE
 from ..masking.spec_augment import MIN_TIME_SPANS
 from ..models.ehmam import EhmamConfig
-
-logger = logging.getLogger(__name__)
 
 # The version the tests ran against (scripts/setup.sh pins it beside s3prl's needs).
 TESTED_TRANSFORMERS = "5.24.0"
@@ -122,7 +122,7 @@ def read_source(path: PathLike) -> ExportSource:
     if fine_tuned:
         w2v_args = model_cfg["w2v_args"]
         source = ExportSource(found.cfg, weights, bool((w2v_args.get("task") or {}).get("normalize", True)))
-        source.card = {"kind": "ctc", "pretraining": _training_facts(w2v_args and {"cfg": w2v_args}),
+        source.card = {"kind": "ctc", "pretraining": _training_facts({"cfg": w2v_args}),
                        "finetuning": _training_facts(state), "pretrained_from": model_cfg.get("w2v_path")}
         head = {k[len(FAIRSEQ_CTC_HEAD):]: v for k, v in state["model"].items() if k.startswith(FAIRSEQ_CTC_HEAD)}
         if set(head) != {"weight", "bias"}:
@@ -137,7 +137,19 @@ def read_source(path: PathLike) -> ExportSource:
         source.card = {"kind": "pretrained", "pretraining": _training_facts(state) if model_cfg else
                        {"updates": state.get("steps"), "data": None}}
     check_convertible(source.cfg, str(path))
+    check_finite({**source.weights, **{FAIRSEQ_CTC_HEAD + k: v for k, v in (source.ctc_head or {}).items()}},
+                 str(path))
     return source
+
+
+def check_finite(weights: Dict[str, torch.Tensor], source: str) -> None:
+    """:class:`ExportError` naming the tensors holding NaN or inf: a diverged run's weights
+    would export silently and transcribe nothing."""
+    bad = [name for name, value in weights.items() if value.is_floating_point() and not bool(value.isfinite().all())]
+    if bad:
+        raise ExportError(f"{source}: {len(bad)} tensors hold NaN or inf values ({', '.join(bad[:5])}"
+                          f"{', ...' if len(bad) > 5 else ''}); the run diverged before this checkpoint. Fix: export "
+                          "an earlier checkpoint (checkpoint_best.pt or a checkpoint_<epoch>_<update>.pt)")
 
 
 def _with_blank_weight(head: Dict[str, torch.Tensor], model_cfg: dict, path) -> Dict[str, torch.Tensor]:
@@ -201,7 +213,6 @@ def hf_config(source: ExportSource):
 
     cfg = source.cfg
     fe, enc, aug = cfg.frontend, cfg.encoder, cfg.spec_augment
-    extra = {}
     if source.is_ctc:
         extra = dict(vocab_size=len(source.symbols), pad_token_id=0, bos_token_id=1, eos_token_id=2,
                      architectures=["Data2VecAudioForCTC"])
@@ -218,18 +229,16 @@ def hf_config(source: ExportSource):
         # data2vec-audio's names: num_conv_pos_embeddings counts the convs, conv_pos_kernel_size is their kernel
         num_conv_pos_embeddings=enc.pos_conv_depth, conv_pos_kernel_size=enc.pos_conv_kernel,
         num_conv_pos_embedding_groups=enc.pos_conv_groups,
+        # HF draws floor(prob * T / length + u) spans, at least 2 in time, as our spec_augment does
         mask_time_prob=aug.mask_prob, mask_time_length=aug.mask_length, mask_time_min_masks=MIN_TIME_SPANS,
         mask_feature_prob=aug.mask_channel_prob, mask_feature_length=aug.mask_channel_length,
         ctc_loss_reduction="sum", ctc_zero_infinity=True, **extra)
 
 
-def _layer_names(i: int) -> Dict[str, str]:
-    ours, theirs = f"encoder.layers.{i}.", f"encoder.layers.{i}."
-    return {ours + "attention.out.": theirs + "attention.out_proj.",
-            ours + "attention_norm.": theirs + "layer_norm.",
-            ours + "fc1.": theirs + "feed_forward.intermediate_dense.",
-            ours + "fc2.": theirs + "feed_forward.output_dense.",
-            ours + "ffn_norm.": theirs + "final_layer_norm."}
+# one Transformer block: our names -> data2vec-audio's (the fused qkv is split separately)
+BLOCK_NAMES = {"attention.out.": "attention.out_proj.", "attention_norm.": "layer_norm.",
+               "fc1.": "feed_forward.intermediate_dense.", "fc2.": "feed_forward.output_dense.",
+               "ffn_norm.": "final_layer_norm."}
 
 
 def hf_state_dict(cfg: EhmamConfig, weights: Dict[str, torch.Tensor], has_mask_embedding: bool = True
@@ -246,7 +255,8 @@ def hf_state_dict(cfg: EhmamConfig, weights: Dict[str, torch.Tensor], has_mask_e
     for j in range(cfg.encoder.pos_conv_depth):
         renames[f"encoder.pos_conv.convs.{j}."] = f"encoder.pos_conv_embed.layers.{j}.conv."
     for i in range(cfg.encoder.layers):
-        renames.update(_layer_names(i))
+        block = f"encoder.layers.{i}."
+        renames.update({block + ours: block + theirs for ours, theirs in BLOCK_NAMES.items()})
     out: Dict[str, torch.Tensor] = {}
     for name, value in weights.items():
         if name == "mask_embedding":
@@ -326,12 +336,21 @@ class Exported:
     files: List[str]
 
 
+# What an export may write; --overwrite removes these (and only these) from OUT_DIR first, so a
+# CTC folder re-exported as a pretrained model keeps no stale tokenizer.
+EXPORT_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "processor_config.json",
+                "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+                "README.md")
+
+
 def export(checkpoint: PathLike, out_dir: PathLike, results: Sequence[PathLike] = (),
            overwrite: bool = False) -> Exported:
     """Write ``out_dir``: ``config.json``, ``model.safetensors``, the feature extractor's
     ``preprocessor_config.json``, for CTC the tokenizer (``vocab.json``, ``tokenizer_config.json``)
     and a model card (``README.md``) citing the metrics of ``results`` (``ehmam.asr.decode``'s
-    ``{split}.{method}.json`` files). A non-empty ``out_dir`` is refused unless ``overwrite``."""
+    ``{split}.{method}.json`` files). A non-empty ``out_dir`` is refused unless ``overwrite``.
+    Everything is written into a temporary folder beside ``out_dir`` first and moved in at the
+    end, so a failure leaves no half-written model."""
     from ..outputs import prepare_output_dir
 
     out = Path(out_dir)
@@ -342,11 +361,19 @@ def export(checkpoint: PathLike, out_dir: PathLike, results: Sequence[PathLike] 
     source = read_source(checkpoint)
     model = build_model(source)
     prepare_output_dir(out, "OUT_DIR")
-    model.save_pretrained(out)
-    processor(source, out).save_pretrained(out)
-    # transformers 5 folds the feature extractor into processor_config.json; 4.x reads this file
-    feature_extractor(source).save_pretrained(out)
-    (out / "README.md").write_text(model_card(source, Path(checkpoint), metrics, out))
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        processor(source, staging).save_pretrained(staging)
+        # transformers 5 folds the feature extractor into processor_config.json; 4.x reads this file
+        feature_extractor(source).save_pretrained(staging)
+        (staging / "README.md").write_text(model_card(source, Path(checkpoint), metrics, out))
+        for name in EXPORT_FILES:
+            (out / name).unlink(missing_ok=True)
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return Exported(out, "ctc" if source.is_ctc else "pretrained", sum(p.numel() for p in model.parameters()),
                     sorted(p.name for p in out.iterdir()))
 
@@ -446,6 +473,7 @@ def model_card(source: ExportSource, checkpoint: Path, metrics: Sequence[dict], 
               "`Data2VecAudioModel` once. Frames near the end of a shorter utterance in a padded batch "
               "change; batch size 1 (the pipeline's default) avoids it.",
               "- The feature extractor normalises with variance epsilon 1e-7; fairseq's data loader and "
-              "`ehmam` use 1e-5.", "",
+              "`ehmam` use 1e-5.",
+              "- `scripts/compare_hf_export.py` in the ehmam repository measures both on a test set.", "",
               "## Config", "", "```json", json.dumps(config_to_dict(cfg), indent=1), "```", ""]
     return "\n".join(lines)

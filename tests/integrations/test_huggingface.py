@@ -118,6 +118,12 @@ def test_ctc_logits_equal_fairseqs(ctc_checkpoint, demo_corpus, tmp_path):
     ctc = load_ctc_model(ctc_checkpoint, demo_corpus)
     theirs = AutoModelForCTC.from_pretrained(tmp_path / "hf").eval()
     assert type(theirs).__name__ == "Data2VecAudioForCTC"
+    ft = torch.load(ctc_checkpoint, map_location="cpu", weights_only=False)["cfg"]["model"]  # wav2vec_ctc's
+    config = theirs.config  # the fine-tuning's SpecAugment and dropout, for users who train on in HF
+    assert (config.mask_time_prob, config.mask_time_length, config.mask_feature_prob, config.mask_feature_length,
+            config.activation_dropout, config.final_dropout) == (
+        ft["mask_prob"], ft["mask_length"], ft["mask_channel_prob"], ft["mask_channel_length"],
+        ft["activation_dropout"], ft["final_dropout"])
     with torch.no_grad():
         for wave in utterances(demo_corpus, "test"):
             ours = ctc.model.get_logits(ctc.model(source=wave, padding_mask=None))[:, 0]  # T x V
@@ -205,6 +211,26 @@ def test_unconvertible_models_are_refused_with_the_reason(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_non_finite_weights_are_refused_and_a_failed_export_leaves_nothing(pretrained, tmp_path, monkeypatch):
+    from ehmam.integrations import huggingface
+
+    state = torch.load(pretrained, map_location="cpu", weights_only=False)
+    state["model"]["ehmam.encoder.layers.1.fc1.weight"][3, 5] = float("nan")
+    torch.save(state, tmp_path / "diverged.pt")
+    with pytest.raises(ExportError, match=r"1 tensors hold NaN or inf values \(encoder.layers.1.fc1.weight\)"):
+        export(tmp_path / "diverged.pt", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    def broken_card(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(huggingface, "model_card", broken_card)
+    with pytest.raises(OSError, match="disk full"):
+        export(pretrained, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # no half-written model ...
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged.pt", "out"]  # ... and no staging folder
+
+
 def test_a_non_empty_folder_and_bad_results_are_refused(pretrained, tmp_path, capsys):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
@@ -214,7 +240,10 @@ def test_a_non_empty_folder_and_bad_results_are_refused(pretrained, tmp_path, ca
     (tmp_path / "r.json").write_text(json.dumps({"split": "test"}))
     assert export_main([str(pretrained), str(tmp_path / "new"), "--results", str(tmp_path / "r.json")]) == 2
     assert "lacks ['method', 'wer', 'cer', 'utterances']" in capsys.readouterr().err
+    (tmp_path / "busy" / "vocab.json").write_text("{}")  # a stale file of an earlier CTC export
     assert export_main([str(pretrained), str(tmp_path / "busy"), "--overwrite"]) == 0
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"  # only the export's own files are replaced
+    assert not (tmp_path / "busy" / "vocab.json").exists() and (tmp_path / "busy" / "config.json").is_file()
 
 
 EXPORT_WITHOUT_FAIRSEQ = """

@@ -71,7 +71,8 @@ pip install --no-deps hearvalidator==2021.0.2
 # SUPERB through s3prl's own runner (ehmam.superb): s3prl and the runtime needs its wheel does
 # not declare. numpy stays at fairseq's 1.26 (pandas 3 would lift it). catalyst is left out: no
 # release imports on Python 3.11 with this pip, and ehmam.integrations.s3prl.compat supplies the
-# one sampler the KS expert takes from it.
+# one sampler the KS expert takes from it. transformers also serves ehmam.export_hf: 5.24.0 is
+# what its tests ran against (the exported folders also load in 4.57.1; see the README).
 echo "[setup] s3prl (SUPERB)"
 pip install "numpy==1.26.4" s3prl==0.4.18 transformers==5.24.0 tensorboardX==2.6.5 pandas==2.3.3
 kenlm_tools

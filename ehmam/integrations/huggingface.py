@@ -89,10 +89,6 @@ class ExportSource:
 # -- reading --------------------------------------------------------------------------------
 
 
-def _mask_embedding(state: dict, prefix: str) -> Optional[torch.Tensor]:
-    return state["model"].get(prefix + "mask_embedding")
-
-
 def _training_facts(state: dict) -> Dict[str, object]:
     """What a fairseq checkpoint says of its run: data, subset, updates, best validation value."""
     task = fairseq_config(state, "task") or {}
@@ -116,7 +112,7 @@ def read_source(path: PathLike) -> ExportSource:
     fine_tuned = model_cfg.get("_name") == FINE_TUNED_MODEL
     prefix = "w2v_encoder.w2v_model.ehmam." if fine_tuned else ("ehmam." if model_cfg else "")
     weights = dict(found.weights)
-    mask_embedding = _mask_embedding(state, prefix)
+    mask_embedding = state["model"].get(prefix + "mask_embedding")  # SpecAugment's, for fine-tuning in HF
     if mask_embedding is not None:
         weights["mask_embedding"] = mask_embedding
     if fine_tuned:

@@ -285,3 +285,21 @@ def test_export_needs_no_fairseq_and_the_folder_reloads_offline(lively_ctc, tmp_
                             env=env, timeout=300)
     assert reload.returncode == 0, reload.stderr[-3000:]
     assert "TEXT" in reload.stdout and "Wav2Vec2Processor" in reload.stdout
+
+
+DEMO_CTC = REPO / "checkpoints" / "demo_ctc" / "checkpoint_best.pt"
+
+
+@pytest.mark.slow
+def test_the_demos_200_test_transcripts(tmp_path):
+    """After ``bash scripts/demo.sh``: every test utterance of the demo, through the pipeline."""
+    if not (DEMO_CTC.is_file() and (REPO / "data" / "demo" / "test.tsv").is_file()):
+        pytest.skip("needs the demo's fine-tuned checkpoint and corpus: run bash scripts/demo.sh first")
+    sys.path.insert(0, str(REPO / "scripts"))
+    from compare_hf_export import compare
+
+    export(DEMO_CTC, tmp_path / "hf")
+    found = compare(DEMO_CTC, tmp_path / "hf", REPO / "data" / "demo", "test", batch_size=8)
+    assert found["utterances"] == 200 and found["transcripts_differing_batch_1"] == 0
+    assert found["max_logit_diff_single"] < 1e-4 and found["max_hidden_diff_single"] < 1e-4
+    assert found["wer_pipeline_batch_1"] == found["wer_greedy"]

@@ -227,8 +227,11 @@ def test_ranks_whose_weights_differ_stop_together_with_the_tensors_named(tmp_pat
     load_checkpoint_on_all_dp_ranks (end to end: the opt-in test below)."""
     script = tmp_path / "diverge.py"
     script.write_text(f"""
-import sys, torch, torch.distributed as dist, torch.multiprocessing as mp
+import os, sys, torch, torch.distributed as dist, torch.multiprocessing as mp
 sys.path.insert(0, {str(REPO)!r})
+
+def say(*parts):  # one write per line: both ranks share the pipe, and print may split a line
+    os.write(1, (" ".join(str(p) for p in parts) + "\\n").encode())
 
 def run(rank):
     dist.init_process_group("gloo", init_method="file://{tmp_path / 'rendezvous'}", world_size=2, rank=rank)
@@ -241,14 +244,14 @@ def run(rank):
             model[0].weight[1, 2] = torch.nextafter(model[0].weight[1, 2], torch.tensor(2.0))
     try:
         TrainingRunTask.check_ranks_agree(model, 6)
-        print(rank, "agreed", flush=True)
+        say(rank, "agreed")
     except RanksDivergedError as err:
-        print(rank, digest[:8], "diverged:", err, flush=True)
+        say(rank, digest[:8], "diverged:", err)
     from omegaconf import OmegaConf  # several processes without load_checkpoint_on_all_dp_ranks
     try:
         TrainingRunTask.check_distributed_settings(OmegaConf.create({{"load_checkpoint_on_all_dp_ranks": False}}))
     except ValueError as err:
-        print(rank, "refused:", err, flush=True)
+        say(rank, "refused:", err)
     dist.barrier()
     dist.destroy_process_group()
 

@@ -7,7 +7,7 @@ CHECKPOINT: a pretraining checkpoint (fairseq-hydra-train's or the plain loop's)
 ``Data2VecAudioForCTC`` with its processor, which ``pipeline("automatic-speech-recognition",
 model=OUT_DIR)`` loads. ``--results``: ``ehmam.asr.decode``'s ``{split}.{method}.json`` files,
 whose WER and CER the model card cites. fairseq is not imported. See
-``ehmam.integrations.huggingface`` and examples/export/README.md.
+``ehmam.integrations.huggingface`` and the README's "Export to HuggingFace transformers".
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .outputs import OutputError
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ehmam.export_hf", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m ehmam.export_hf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="an EH-MAM pretraining or CTC fine-tuned checkpoint (.pt)")
     parser.add_argument("out_dir", help="the folder to write (new or empty)")

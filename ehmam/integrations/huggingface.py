@@ -18,8 +18,9 @@ Layer ``i`` of our encoder (``EncoderOutput.layers[i]``) is HF's ``hidden_states
 **Padded batches differ; single utterances match.** Our positional embedding zeroes padded
 frames before each of its convs (so a padded utterance gets the embedding it has alone); HF's
 zeroes them once, before the first. The exported model is exact on unpadded input, which is
-what the ASR pipeline feeds it by default (batch size 1); the README of ``examples/export``
-gives the measured difference on padded batches. We export the stock class rather than
+what the ASR pipeline feeds it by default (batch size 1); the main README's "Export to
+HuggingFace transformers" gives the measured difference on padded batches (on the demo, 69 of
+200 transcripts change in batches of 8, the WER by 0.11 points). We export the stock class rather than
 shipping modelling code (``trust_remote_code``): the folder then loads with no code but the
 library's, on any platform that refuses remote code, and keeps loading as transformers moves.
 

@@ -33,11 +33,6 @@ from ehmam.asr.error_rates import ErrorCounts  # noqa: E402
 from ehmam.models.frontends.waveform import normalize_waveform  # noqa: E402
 
 
-def batches(items, size):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 @torch.no_grad()
 def compare(checkpoint: Path, exported: Path, data: Path, split: str, batch_size: int, limit=None) -> dict:
     from transformers import AutoModelForCTC, AutoProcessor, pipeline
@@ -49,19 +44,22 @@ def compare(checkpoint: Path, exported: Path, data: Path, split: str, batch_size
     processor = AutoProcessor.from_pretrained(exported)
 
     logits_diff = hidden_diff = 0.0
-    alone = []
+    alone, greedy = [], []
     for wave in waves:  # one utterance at a time: both models see the same normalised samples
         source = normalize_waveform(wave[None]) if ctc.normalize else wave[None]
         ours = ctc.model(source=source, padding_mask=None)
         theirs = hf(source, output_hidden_states=True)
         logits_diff = max(logits_diff, float((ctc.model.get_logits(ours)[:, 0] - theirs.logits[0]).abs().max()))
-        layers = ctc.model.w2v_encoder.w2v_model.extract_features(source)["layer_results"]
-        for mine, hidden in zip(layers, theirs.hidden_states[1:]):
+        for mine, hidden in zip(ours["layer_results"], theirs.hidden_states[1:]):
             hidden_diff = max(hidden_diff, float((mine[0] - hidden[0]).abs().max()))
         alone.append(theirs.logits[0])
+        # ehmam.asr.decode's greedy search on the same emissions (its padded batches give the same:
+        # our model zeroes padding before every positional conv)
+        greedy.append(ctc.greedy(ctc.model.get_normalized_probs(ours, log_probs=True)[:, 0]))
 
     padded_diff = 0.0  # the exported model on padded batches, through its own processor
-    for group in batches(list(range(len(waves))), batch_size):
+    for start in range(0, len(waves), batch_size):
+        group = range(start, min(start + batch_size, len(waves)))
         inputs = processor([waves[i].numpy() for i in group], sampling_rate=16_000, padding=True,
                            return_tensors="pt")
         logits = hf(inputs.input_values, attention_mask=inputs.attention_mask).logits
@@ -69,8 +67,6 @@ def compare(checkpoint: Path, exported: Path, data: Path, split: str, batch_size
         for row, (i, n) in enumerate(zip(group, lengths.tolist())):
             padded_diff = max(padded_diff, float((logits[row, :n] - alone[i][:n]).abs().max()))
 
-    greedy = [ctc.greedy(e) for e in ctc.emissions(waves)] if len(waves) <= batch_size else [
-        h for group in batches(waves, batch_size) for h in (ctc.greedy(e) for e in ctc.emissions(group))]
     asr = pipeline("automatic-speech-recognition", model=str(exported), device="cpu")
     single = [out["text"] for out in asr([w.numpy() for w in waves])]
     batched = [out["text"] for out in asr([w.numpy() for w in waves], batch_size=batch_size)]

@@ -119,7 +119,7 @@ def read_source(path: PathLike) -> ExportSource:
     if fine_tuned:
         w2v_args = model_cfg["w2v_args"]
         source = ExportSource(found.cfg, weights, bool((w2v_args.get("task") or {}).get("normalize", True)))
-        source.card = {"kind": "ctc", "pretraining": _training_facts({"cfg": w2v_args}),
+        source.card = {"pretraining": _training_facts({"cfg": w2v_args}),
                        "finetuning": _training_facts(state), "pretrained_from": model_cfg.get("w2v_path")}
         head = {k[len(FAIRSEQ_CTC_HEAD):]: v for k, v in state["model"].items() if k.startswith(FAIRSEQ_CTC_HEAD)}
         if set(head) != {"weight", "bias"}:
@@ -131,7 +131,7 @@ def read_source(path: PathLike) -> ExportSource:
     else:
         task = fairseq_config(state, "task") or {}
         source = ExportSource(found.cfg, weights, bool(task.get("normalize", True)))
-        source.card = {"kind": "pretrained", "pretraining": _training_facts(state) if model_cfg else
+        source.card = {"pretraining": _training_facts(state) if model_cfg else
                        {"updates": state.get("steps"), "data": None}}
     check_convertible(source.cfg, str(path))
     check_finite({**source.weights, **{FAIRSEQ_CTC_HEAD + k: v for k, v in (source.ctc_head or {}).items()}},
@@ -361,9 +361,10 @@ def export(checkpoint: PathLike, out_dir: PathLike, results: Sequence[PathLike] 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         model.save_pretrained(staging)
-        processor(source, staging).save_pretrained(staging)
-        # transformers 5 folds the feature extractor into processor_config.json; 4.x reads this file
-        feature_extractor(source).save_pretrained(staging)
+        written = processor(source, staging)
+        written.save_pretrained(staging)
+        if source.is_ctc:  # transformers 5 folds the feature extractor into processor_config.json; 4.x
+            written.feature_extractor.save_pretrained(staging)  # reads preprocessor_config.json
         (staging / "README.md").write_text(model_card(source, Path(checkpoint), metrics, out))
         for name in EXPORT_FILES:
             (out / name).unlink(missing_ok=True)

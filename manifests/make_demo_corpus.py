@@ -149,8 +149,9 @@ def align(utts: list[Utterance], sizes: dict[str, int], jobs: int | None) -> dic
 
 def write_split(out: Path, split: str, utts: list[Utterance], sizes: dict[str, int],
                 alignments: dict[str, list[PhoneSegment]]) -> None:
+    # the audio lies under its own split's folder: a subset (e.g. train_10m) points into wav/train
     write_manifest(out / f"{split}.tsv", out.resolve(),
-                   [(f"wav/{split}/{u.uid}.wav", sizes[u.uid]) for u in utts])
+                   [(f"wav/{u.split}/{u.uid}.wav", sizes[u.uid]) for u in utts])
     (out / f"{split}.wrd").write_text("".join(u.words + "\n" for u in utts))
     (out / f"{split}.ltr").write_text("".join(words_to_letters(u.words) + "\n" for u in utts))
     write_alignments(out / f"{split}.phn", (alignments[u.uid] for u in utts))

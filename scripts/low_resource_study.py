@@ -1,0 +1,388 @@
+#!/usr/bin/env python
+"""The low-resource study: does pretraining pay off with little labelled speech?
+
+EH-MAM's headline results (Table 2) fine-tune on LibriLight's 10 min and 1 h. This is that
+setting in miniature, on synthesized speech (manifests/make_low_resource_corpus.py): a few
+hours of unlabelled audio, a labelled hour and its first 10 minutes, speakers and sentences
+of valid and test kept apart. Three conditions, each with several seeds:
+
+- ``easy_to_hard``: EH-MAM pretraining on the pool, then CTC fine-tuning;
+- ``random``: the data2vec 2.0 ablation (random block masking), everything else equal;
+- ``none``: the same architecture fine-tuned from random weights.
+
+Each condition gets its own learning rate, chosen on valid UER with seed 1 at each labelled
+size from the grid in the plan (the pretrained one on EH-MAM and used for both maskings).
+Every fine-tuned model is decoded on test greedily and with the 4-gram LM whose weights are
+searched on valid. Every pretrained checkpoint also gets the frozen-feature phone probe.
+
+    python scripts/low_resource_study.py                  # the study (~2 h on 2 cores)
+    python scripts/low_resource_study.py --quick          # the plumbing, tiny, in minutes
+
+Resumable: every finished step leaves a ``result.json`` and is reused; a run stopped in the
+middle resumes from its last checkpoint (fairseq's ``checkpoint_last.pt``). Outputs in
+``--work``: ``results.json`` (every run and the summary), ``table.md`` and
+``wer_vs_minutes.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict, dataclass, field
+from io import StringIO
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from manifests.make_low_resource_corpus import make_corpus, subset_name  # noqa: E402
+from scripts.plot_pretraining import read_fairseq_log  # noqa: E402
+
+CONDITIONS = ("easy_to_hard", "random", "none")
+LABELS = {"easy_to_hard": "EH-MAM (easy-to-hard masking)", "random": "random masking (data2vec 2.0)",
+          "none": "no pretraining (random weights)"}
+MASKINGS = CONDITIONS[:2]
+
+
+@dataclass
+class Plan:
+    """What the study runs; ``FULL`` and ``QUICK`` below."""
+    corpus: dict
+    pretrain_config: str
+    pretrain_overrides: list
+    finetune_config: str
+    finetune_updates: dict          # labelled minutes -> max_update
+    finetune_overrides: dict        # labelled minutes -> extra overrides (validation interval)
+    lrs: dict                       # "pretrained" / "none" -> the learning rates tried with seed 1
+    seeds: list
+    probe: dict
+    lm_weights: str
+    word_scores: str
+    notes: dict = field(default_factory=dict)
+
+
+FULL = Plan(
+    corpus=dict(pool_utterances=3600, train_utterances=1300, eval_utterances=150, eval_speakers=8, seed=11,
+                labelled_minutes=(10, 60)),
+    pretrain_config="small_cpu", pretrain_overrides=[],
+    finetune_config="small_cpu",
+    finetune_updates={10: 600, 60: 1500},
+    finetune_overrides={10: ["checkpoint.save_interval_updates=100", "dataset.validate_interval_updates=100"],
+                        60: []},
+    lrs={"pretrained": [5e-4, 2e-3], "none": [2e-3, 5e-3]},
+    seeds=[1, 2, 3],
+    probe=dict(steps=300, max_utterances=None),
+    lm_weights="0.5,1,2", word_scores="-1,0,1",
+)
+
+QUICK = Plan(
+    corpus=dict(pool_utterances=24, train_utterances=24, eval_utterances=6, eval_speakers=4, seed=11,
+                labelled_minutes=(0.25, 0.75)),
+    pretrain_config="tiny_cpu",
+    pretrain_overrides=["optimization.max_update=6", "checkpoint.save_interval_updates=3",
+                        "dataset.validate_interval_updates=3", "common.log_interval=1",
+                        "lr_scheduler.warmup_updates=2", "model.ema.anneal_updates=4"],
+    finetune_config="tiny_cpu",
+    finetune_updates={0.25: 4, 0.75: 6},
+    finetune_overrides={m: ["checkpoint.save_interval_updates=2", "dataset.validate_interval_updates=2",
+                            "model.freeze_finetune_updates=1", "common.log_interval=1"] for m in (0.25, 0.75)},
+    lrs={"pretrained": [2e-3], "none": [1e-3, 2e-3]},
+    seeds=[1],
+    probe=dict(steps=20, max_utterances=6),
+    lm_weights="1", word_scores="-1,0",
+)
+
+
+def log(message: str) -> None:
+    print(f"[study] {message}", flush=True)
+
+
+def hydra_train(config_dir: Path, config: str, data: Path, run: Path, overrides: list, threads: int) -> float:
+    """fairseq-hydra-train into ``run`` (resuming from its checkpoint_last.pt if any) on ``threads``
+    CPU threads; seconds taken."""
+    cmd = [str(Path(sys.executable).parent / "fairseq-hydra-train"), "--config-dir", str(config_dir),
+           "--config-name", config, f"task.data={data}", f"common.user_dir={REPO / 'user_dir'}",
+           f"checkpoint.save_dir={run / 'ckpt'}", f"hydra.run.dir={run}", *overrides]
+    run.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with open(run / "train.out", "a") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=run,
+                                env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if result.returncode != 0:
+        tail = (run / "train.out").read_text(errors="replace")[-4000:]
+        raise SystemExit(f"[study] {run} failed (exit {result.returncode}); rerun to resume from its last "
+                         f"checkpoint. The end of {run / 'train.out'}:\n{tail}")
+    return time.time() - start
+
+
+def read_result(run: Path):
+    path = run / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_result(run: Path, result: dict) -> dict:
+    tmp = run / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(run / "result.json")  # a step counts as done only once this file is whole
+    return result
+
+
+def valid_curve(run: Path) -> list:
+    """(update, uer, wer) of every validation in the run's fairseq log."""
+    records = read_fairseq_log(run / "hydra_train.log")["valid"]
+    return [(int(r["num_updates"]), r["uer"], r["wer"]) for r in records]
+
+
+# -- the steps ----------------------------------------------------------------------------------------
+
+
+def build_lm(data: Path, out: Path, largest: str) -> Path:
+    if (out / "4-gram.bin").is_file() and (out / "lexicon.txt").is_file():
+        log(f"reused the 4-gram LM in {out}")
+        return out
+    from ehmam.asr.language_model import main as language_model
+    if language_model(["build", "--text", str(data / "lm_text.txt"), "--words", str(data / f"{largest}.wrd"),
+                       "--dict", str(data / "dict.ltr.txt"), "--out", str(out)]) != 0:
+        raise SystemExit(f"[study] building the 4-gram LM into {out} failed (above)")
+    return out
+
+
+def in_parallel(jobs: int, calls: list) -> list:
+    """Run the zero-argument ``calls`` (each one training subprocess) ``jobs`` at a time; their results in order."""
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+def quietly(function, *args):
+    """``function(*args)`` with its prints and progress bars kept; shown only if it fails."""
+    with redirect_stdout(StringIO()) as printed, redirect_stderr(printed):
+        try:
+            return function(*args)
+        except BaseException:
+            sys.__stderr__.write(printed.getvalue()[-4000:])
+            raise
+
+
+def pretrain(plan: Plan, data: Path, work: Path, masking: str, seed: int, threads: int) -> Path:
+    """Pretrain one (masking, seed); the run folder."""
+    run = work / "pretrain" / f"{masking}_seed{seed}"
+    if (run / "trained.json").is_file():
+        return run
+    overrides = ["dataset.train_subset=pretrain", "dataset.valid_subset=valid", f"common.seed={seed}",
+                 f"model.masking.masking={masking}", *plan.pretrain_overrides]
+    seconds = hydra_train(REPO / "examples/ehmam/config", plan.pretrain_config, data, run, overrides, threads)
+    log(f"pretrained {run.name} in {seconds:.0f} s")
+    (run / "trained.json").write_text(json.dumps(dict(seconds=round(seconds, 1), threads=threads)) + "\n")
+    return run
+
+
+def probe_pretrained(plan: Plan, data: Path, run: Path, largest: str) -> dict:
+    """The frozen-feature phone probe of a pretrained run (in this process, one at a time)."""
+    done = read_result(run)
+    if done is not None:
+        log(f"reused pretraining {run.name} ({done['seconds']:.0f} s)")
+        return done
+    from ehmam.evaluation.probe import main as probe
+    probe_args = [str(run / "ckpt/checkpoint_last.pt"), str(data), "--train-split", largest,
+                  "--steps", str(plan.probe["steps"]), "--json", str(run / "probe.json")]
+    if plan.probe["max_utterances"]:
+        probe_args += ["--max-utterances", str(plan.probe["max_utterances"])]
+    quietly(probe, probe_args)
+    accuracy = json.loads((run / "probe.json").read_text())["accuracy"]
+    valid = read_fairseq_log(run / "hydra_train.log")["valid"]
+    masking, seed = run.name.rsplit("_seed", 1)
+    trained = json.loads((run / "trained.json").read_text())
+    return write_result(run, dict(masking=masking, seed=int(seed), seconds=trained["seconds"],
+                                  threads=trained["threads"], updates=int(valid[-1]["num_updates"]),
+                                  probe=max(accuracy["pretrained"]), probe_random_init=max(accuracy["random init"]),
+                                  spearman=valid[-1].get("predictor_spearman")))
+
+
+def finetune(plan: Plan, data: Path, work: Path, condition: str, minutes: float, seed: int, lr: float,
+             threads: int) -> dict:
+    """Fine-tune (without decoding); the result holds the validation curve."""
+    run = work / "finetune" / subset_name(minutes) / f"{condition}_seed{seed}_lr{lr:g}"
+    done = read_result(run)
+    if done is not None:
+        log(f"reused fine-tuning {run.parent.name}/{run.name}")
+        return done
+    pretrained = "easy_to_hard" if condition == "none" else condition
+    w2v = work / "pretrain" / f"{pretrained}_seed{seed}" / "ckpt" / "checkpoint_last.pt"
+    overrides = [f"model.w2v_path={w2v}", f"dataset.train_subset={subset_name(minutes)}", "dataset.valid_subset=valid",
+                 f"common.seed={seed}", f"optimization.lr=[{lr}]",
+                 f"optimization.max_update={plan.finetune_updates[minutes]}", *plan.finetune_overrides[minutes]]
+    if condition == "none":  # the pretrained checkpoint only describes the architecture; nothing to keep frozen
+        overrides = [o for o in overrides if not o.startswith("model.freeze_finetune_updates=")]
+        overrides += ["+model.no_pretrained_weights=true", "model.freeze_finetune_updates=0"]
+    seconds = hydra_train(REPO / "examples/ehmam/config/finetuning", plan.finetune_config, data, run, overrides,
+                          threads)
+    curve = valid_curve(run)
+    best = min(c[1] for c in curve)
+    log(f"fine-tuned {run.parent.name}/{run.name} in {seconds:.0f} s (best valid UER {best:.1f})")
+    return write_result(run, dict(condition=condition, minutes=minutes, seed=seed, lr=lr, seconds=round(seconds, 1),
+                                  threads=threads, valid=curve, best_valid_uer=best, run=str(run)))
+
+
+def decode(plan: Plan, data: Path, lm: Path, finetuned: dict) -> dict:
+    """Test WER/CER, greedy and with the 4-gram LM whose weights are searched on valid."""
+    run = Path(finetuned["run"])
+    out = run / "decode"
+    if (out / "test.kenlm.json").is_file():
+        log(f"reused the decoding of {run.parent.name}/{run.name}")
+    else:
+        from ehmam.asr.decode import main as decode_main
+        start = time.time()
+        rc = quietly(decode_main, [str(run / "ckpt/checkpoint_best.pt"), "--data", str(data), "--split", "test",
+                                   "--out", str(out), "--lexicon", str(lm / "lexicon.txt"), "--lm", str(lm / "4-gram.bin"),
+                                   "--tune-split", "valid", "--lm-weights", plan.lm_weights,
+                                   f"--word-scores={plan.word_scores}"])
+        if rc != 0:
+            raise SystemExit(f"[study] decoding {run} failed (above)")
+        log(f"decoded {run.parent.name}/{run.name} in {time.time() - start:.0f} s")
+    greedy = json.loads((out / "test.greedy.json").read_text())
+    kenlm = json.loads((out / "test.kenlm.json").read_text())
+    return dict(greedy=dict(wer=greedy["wer"], cer=greedy["cer"]),
+                kenlm=dict(wer=kenlm["wer"], cer=kenlm["cer"], lm_weight=kenlm["lm_weight"],
+                           word_score=kenlm["word_score"]))
+
+
+def best_lr(tried: dict) -> float:
+    """The learning rate whose run reached the lowest valid UER (the smaller one on a tie)."""
+    return min(tried, key=lambda lr: (tried[lr]["best_valid_uer"], lr))
+
+
+# -- summary -----------------------------------------------------------------------------------------
+
+
+def mean_sd(values: list) -> tuple:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(runs: list, pretrained: list, plan: Plan, corpus: dict) -> dict:
+    rows = []
+    for minutes in sorted(plan.finetune_updates):
+        for condition in CONDITIONS:
+            mine = [r for r in runs if r["condition"] == condition and r["minutes"] == minutes]
+            row = dict(condition=condition, minutes=minutes, seeds=[r["seed"] for r in mine], lr=mine[0]["lr"])
+            for method in ("greedy", "kenlm"):
+                for metric in ("wer", "cer"):
+                    values = [r["test"][method][metric] for r in mine]
+                    row[f"{method}_{metric}"] = dict(values=values, mean=mean_sd(values)[0], sd=mean_sd(values)[1])
+            rows.append(row)
+    probes = {}
+    for masking in MASKINGS:
+        mine = [p for p in pretrained if p["masking"] == masking]
+        values = [p["probe"] for p in mine]
+        probes[masking] = dict(values=values, mean=mean_sd(values)[0], sd=mean_sd(values)[1],
+                               random_init=[p["probe_random_init"] for p in mine],
+                               seconds=[p["seconds"] for p in mine], updates=mine[0]["updates"])
+    return dict(rows=rows, probe=probes, corpus=dict(hours=corpus["hours"], utterances=corpus["utterances"]))
+
+
+def table(summary: dict) -> str:
+    lines = ["| labelled | condition | lr | test WER, greedy | test CER, greedy | test WER, 4-gram | test CER, 4-gram |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in summary["rows"]:
+        cells = [f"{row[k]['mean']:.1f} ± {row[k]['sd']:.1f}" for k in ("greedy_wer", "greedy_cer", "kenlm_wer", "kenlm_cer")]
+        lines.append(f"| {subset_name(row['minutes'])} | {LABELS[row['condition']]} | {row['lr']:g} | " + " | ".join(cells) + " |")
+    lines += ["", "| pretraining | probe accuracy (best layer), per seed | mean ± sd | random-init encoder | minutes per run |",
+              "| --- | --- | ---: | ---: | ---: |"]
+    for masking, p in summary["probe"].items():
+        lines.append(f"| {LABELS[masking]} | " + ", ".join(f"{v:.3f}" for v in p["values"])
+                     + f" | {p['mean']:.3f} ± {p['sd']:.3f} | {statistics.mean(p['random_init']):.3f} | "
+                     + f"{statistics.mean(p['seconds']) / 60:.1f} |")
+    return "\n".join(lines)
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, method, title in zip(axes, ("greedy", "kenlm"), ("greedy", "4-gram LM (weights searched on valid)")):
+        for condition, color in zip(CONDITIONS, ("tab:red", "tab:blue", "tab:gray")):
+            rows = [r for r in summary["rows"] if r["condition"] == condition]
+            ax.errorbar([r["minutes"] for r in rows], [r[f"{method}_wer"]["mean"] for r in rows],
+                        yerr=[r[f"{method}_wer"]["sd"] for r in rows], marker="o", capsize=4, color=color,
+                        label=LABELS[condition])
+        ax.set_xscale("log")
+        minutes = sorted({r["minutes"] for r in summary["rows"]})
+        ax.set_xticks(minutes, [subset_name(m).removeprefix("train_") for m in minutes])
+        ax.set_xlabel("labelled audio")
+        ax.set_title(f"test WER, {title}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("WER (%), mean ± sd over seeds")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_study(plan: Plan, data: Path, work: Path, jobs: int = 1) -> dict:
+    start = time.time()
+    corpus = make_corpus(data, **plan.corpus)
+    largest = subset_name(max(plan.corpus["labelled_minutes"]))
+    lm = build_lm(data, work / "lm", largest)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    runs = in_parallel(jobs, [lambda m=m, s=s: pretrain(plan, data, work, m, s, threads)
+                              for s in plan.seeds for m in MASKINGS])
+    pretrained = [probe_pretrained(plan, data, run, largest) for run in runs]
+    finetuned = []
+    for minutes in sorted(plan.finetune_updates):
+        # each condition's learning rate: the grid with the first seed, chosen on valid UER
+        kinds = {"easy_to_hard": plan.lrs["pretrained"], "none": plan.lrs["none"]}
+        grid = [(c, lr) for c, lrs in kinds.items() for lr in lrs]
+        tried = in_parallel(jobs, [lambda c=c, lr=lr: finetune(plan, data, work, c, minutes, plan.seeds[0], lr, threads)
+                                   for c, lr in grid])
+        lrs = {}
+        for condition in kinds:
+            mine = {lr: r for (c, lr), r in zip(grid, tried) if c == condition}
+            lrs[condition] = best_lr(mine)
+            if len(mine) > 1:
+                log(f"{LABELS[condition]}, {subset_name(minutes)}: lr {lrs[condition]:g} chosen on valid UER ("
+                    + ", ".join(f"{lr:g}: {r['best_valid_uer']:.1f}" for lr, r in mine.items()) + ")")
+        lrs["random"] = lrs["easy_to_hard"]  # the ablation changes the masking and nothing else
+        cells = [(c, seed) for c in CONDITIONS for seed in plan.seeds]
+        finetuned += in_parallel(jobs, [lambda c=c, seed=seed: finetune(plan, data, work, c, minutes, seed, lrs[c], threads)
+                                        for c, seed in cells])
+    runs = [{**r, "test": decode(plan, data, lm, r)} for r in finetuned]
+    summary = summarize(runs, pretrained, plan, corpus)
+    (work / "results.json").write_text(json.dumps(dict(plan=asdict(plan), summary=summary, pretraining=pretrained,
+                                                       finetuning=runs), indent=2) + "\n")
+    text = table(summary)
+    (work / "table.md").write_text(text + "\n")
+    plot(summary, work / "wer_vs_minutes.png")
+    log(f"done in {time.time() - start:.0f} s: {work / 'results.json'}, {work / 'table.md'}, {work / 'wer_vs_minutes.png'}")
+    print(text)
+    return summary
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a tiny corpus and model, a few updates: checks the plumbing")
+    p.add_argument("--data", type=Path, default=None, help="the study corpus (default data/low_resource[_quick])")
+    p.add_argument("--work", type=Path, default=None, help="runs and results (default outputs/low_resource[_quick])")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the plan's seeds")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="training runs at a time, each on cores/jobs threads (default 2: small models use "
+                        "two single-threaded runs better than one two-threaded run)")
+    a = p.parse_args(argv)
+    plan = QUICK if a.quick else FULL
+    if a.seeds:
+        plan = Plan(**{**asdict(plan), "seeds": a.seeds})
+    suffix = "_quick" if a.quick else ""
+    data = (a.data or REPO / f"data/low_resource{suffix}").resolve()
+    work = (a.work or REPO / f"outputs/low_resource{suffix}").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return run_study(plan, data, work, a.jobs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The low-resource study's plumbing (--quick): every condition, size and seed is fine-tuned,
+decoded and tabled, the pretrained checkpoints probed, and a second call reuses every run."""
+import json
+
+import pytest
+
+from scripts.low_resource_study import CONDITIONS, FULL, LABELS, QUICK, main
+
+
+def checkpoint_stamps(work):
+    return {str(p): p.stat().st_mtime_ns for p in sorted(work.rglob("*.pt"))}
+
+
+@pytest.mark.timeout(900)
+def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys):
+    argv = ["--quick", "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work")]
+    summary = main(argv)
+    first = capsys.readouterr().out
+    work = tmp_path / "work"
+    seeds, sizes = QUICK.seeds, sorted(QUICK.finetune_updates)
+    # two maskings x seeds pretrained and probed; the grid's extra learning rates tried with seed 1
+    assert first.count("[study] pretrained ") == 2 * len(seeds)
+    extra = len(QUICK.lrs["pretrained"]) - 1 + len(QUICK.lrs["none"]) - 1  # per size; random masking reuses EH-MAM's
+    assert first.count("[study] fine-tuned ") == len(sizes) * (len(CONDITIONS) * len(seeds) + extra)
+    assert first.count("[study] decoded ") == len(sizes) * len(CONDITIONS) * len(seeds)
+    assert "chosen on valid UER" in first
+
+    rows = summary["rows"]
+    assert [(r["minutes"], r["condition"]) for r in rows] == [(m, c) for m in sizes for c in CONDITIONS]
+    for row in rows:
+        assert row["seeds"] == seeds
+        for key in ("greedy_wer", "greedy_cer", "kenlm_wer", "kenlm_cer"):
+            values = row[key]["values"]
+            assert len(values) == len(seeds) and all(v >= 0 for v in values)
+            assert row[key]["mean"] == pytest.approx(sum(values) / len(values))
+    assert rows[0]["lr"] in QUICK.lrs["pretrained"] and rows[2]["lr"] in QUICK.lrs["none"]
+    # random masking uses the learning rate chosen on EH-MAM: everything else equal
+    assert rows[0]["lr"] == rows[1]["lr"]
+    for masking in ("easy_to_hard", "random"):
+        probe = summary["probe"][masking]
+        assert len(probe["values"]) == len(seeds) and all(0 < v <= 1 for v in probe["values"])
+
+    table = (work / "table.md").read_text()
+    for condition in CONDITIONS:
+        assert table.count(f"| {LABELS[condition]} |") == len(sizes) + (condition != "none")
+    assert (work / "wer_vs_minutes.png").stat().st_size > 10_000
+    saved = json.loads((work / "results.json").read_text())
+    assert saved["summary"] == json.loads(json.dumps(summary))
+    assert len(saved["finetuning"]) == len(sizes) * len(CONDITIONS) * len(seeds)
+    # "none" takes only the architecture from a pretraining checkpoint; the others its weights
+    for run in saved["finetuning"]:
+        overrides = (tmp_path / run["run"] / ".hydra" / "overrides.yaml").read_text()
+        assert ("no_pretrained_weights=true" in overrides) == (run["condition"] == "none")
+        assert f"{run['condition'] if run['condition'] != 'none' else 'easy_to_hard'}_seed{run['seed']}" in overrides
+    stamps = checkpoint_stamps(work)
+    assert len(stamps) > 2 * len(seeds)
+
+    # the second call trains, probes and decodes nothing, and touches no checkpoint
+    assert main(argv) == summary
+    second = capsys.readouterr().out
+    for verb in ("pretrained ", "fine-tuned ", "decoded "):
+        assert f"[study] {verb}" not in second
+    assert second.count("[study] reused pretraining") == 2 * len(seeds)
+    assert checkpoint_stamps(work) == stamps
+
+
+def test_the_full_plan_is_the_one_the_readme_states():
+    assert FULL.seeds == [1, 2, 3] and sorted(FULL.corpus["labelled_minutes"]) == [10, 60]
+    assert FULL.pretrain_config == "small_cpu" and FULL.finetune_config == "small_cpu"
+    assert set(FULL.finetune_updates) == {10, 60}

@@ -72,12 +72,13 @@ FULL = Plan(
                 labelled_minutes=(10, 60)),
     pretrain_config="small_cpu", pretrain_overrides=[],
     finetune_config="small_cpu",
-    finetune_updates={10: 600, 60: 1500},
+    finetune_updates={10: 300, 60: 700},
     finetune_overrides={10: ["checkpoint.save_interval_updates=100", "dataset.validate_interval_updates=100"],
                         60: []},
-    lrs={"pretrained": [5e-4, 2e-3], "none": [2e-3, 5e-3]},
+    # random weights get the tuning: two rates on valid; the pretrained models keep the config's
+    lrs={"pretrained": [1e-3], "none": [1e-3, 3e-3]},
     seeds=[1, 2, 3],
-    probe=dict(steps=300, max_utterances=None),
+    probe=dict(steps=200, max_utterances=150),
     lm_weights="0.5,1,2", word_scores="-1,0,1",
 )
 
@@ -110,6 +111,8 @@ def hydra_train(config_dir: Path, config: str, data: Path, run: Path, overrides:
            "--config-name", config, f"task.data={data}", f"common.user_dir={REPO / 'user_dir'}",
            f"checkpoint.save_dir={run / 'ckpt'}", f"hydra.run.dir={run}", *overrides]
     run.mkdir(parents=True, exist_ok=True)
+    resumed = " (resuming its last checkpoint)" if (run / "ckpt/checkpoint_last.pt").is_file() else ""
+    log(f"training {run.relative_to(run.parents[1])}{resumed}; progress in {run / 'hydra_train.log'}")
     start = time.time()
     with open(run / "train.out", "a") as out:
         result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=run,
@@ -196,6 +199,8 @@ def probe_pretrained(plan: Plan, data: Path, run: Path, largest: str) -> dict:
         probe_args += ["--max-utterances", str(plan.probe["max_utterances"])]
     quietly(probe, probe_args)
     accuracy = json.loads((run / "probe.json").read_text())["accuracy"]
+    log(f"probed {run.name}: phone accuracy {max(accuracy['pretrained']):.3f} "
+        f"(random weights {max(accuracy['random init']):.3f})")
     valid = read_fairseq_log(run / "hydra_train.log")["valid"]
     masking, seed = run.name.rsplit("_seed", 1)
     trained = json.loads((run / "trained.json").read_text())
@@ -265,9 +270,9 @@ def mean_sd(values: list) -> tuple:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summarize(runs: list, pretrained: list, plan: Plan, corpus: dict) -> dict:
+def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
     rows = []
-    for minutes in sorted(plan.finetune_updates):
+    for minutes in sorted({r["minutes"] for r in runs}):
         for condition in CONDITIONS:
             mine = [r for r in runs if r["condition"] == condition and r["minutes"] == minutes]
             row = dict(condition=condition, minutes=minutes, seeds=[r["seed"] for r in mine], lr=mine[0]["lr"])
@@ -353,7 +358,7 @@ def run_study(plan: Plan, data: Path, work: Path, jobs: int = 1) -> dict:
         finetuned += in_parallel(jobs, [lambda c=c, seed=seed: finetune(plan, data, work, c, minutes, seed, lrs[c], threads)
                                         for c, seed in cells])
     runs = [{**r, "test": decode(plan, data, lm, r)} for r in finetuned]
-    summary = summarize(runs, pretrained, plan, corpus)
+    summary = summarize(runs, pretrained, corpus)
     (work / "results.json").write_text(json.dumps(dict(plan=asdict(plan), summary=summary, pretraining=pretrained,
                                                        finetuning=runs), indent=2) + "\n")
     text = table(summary)

@@ -2,9 +2,10 @@
 decoded and tabled, the pretrained checkpoints probed, and a second call reuses every run."""
 import json
 
+import numpy as np
 import pytest
 
-from scripts.low_resource_study import CONDITIONS, FULL, LABELS, QUICK, main
+from scripts.low_resource_study import CONDITIONS, FULL, LABELS, MASKINGS, QUICK, best_lr, main, summarize, table
 
 
 def checkpoint_stamps(work):
@@ -19,7 +20,7 @@ def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys
     work = tmp_path / "work"
     seeds, sizes = QUICK.seeds, sorted(QUICK.finetune_updates)
     # two maskings x seeds pretrained and probed; the grid's extra learning rates tried with seed 1
-    assert first.count("[study] pretrained ") == 2 * len(seeds)
+    assert first.count("[study] pretrained ") == first.count("[study] probed ") == 2 * len(seeds)
     extra = len(QUICK.lrs["pretrained"]) - 1 + len(QUICK.lrs["none"]) - 1  # per size; random masking reuses EH-MAM's
     assert first.count("[study] fine-tuned ") == len(sizes) * (len(CONDITIONS) * len(seeds) + extra)
     assert first.count("[study] decoded ") == len(sizes) * len(CONDITIONS) * len(seeds)
@@ -58,7 +59,7 @@ def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys
     # the second call trains, probes and decodes nothing, and touches no checkpoint
     assert main(argv) == summary
     second = capsys.readouterr().out
-    for verb in ("pretrained ", "fine-tuned ", "decoded "):
+    for verb in ("training ", "pretrained ", "probed ", "fine-tuned ", "decoded "):
         assert f"[study] {verb}" not in second
     assert second.count("[study] reused pretraining") == 2 * len(seeds)
     assert checkpoint_stamps(work) == stamps
@@ -68,3 +69,24 @@ def test_the_full_plan_is_the_one_the_readme_states():
     assert FULL.seeds == [1, 2, 3] and sorted(FULL.corpus["labelled_minutes"]) == [10, 60]
     assert FULL.pretrain_config == "small_cpu" and FULL.finetune_config == "small_cpu"
     assert set(FULL.finetune_updates) == {10, 60}
+
+
+def test_summary_statistics_and_the_learning_rate_choice():
+    runs = []
+    for condition, base in (("easy_to_hard", 40.0), ("random", 50.0), ("none", 90.0)):
+        for seed in (1, 2, 3):
+            test = {m: {"wer": base + seed + (m == "greedy") * 20, "cer": base / 2 + seed} for m in ("greedy", "kenlm")}
+            runs.append(dict(condition=condition, minutes=10, seed=seed, lr=1e-3, test=test))
+    pretrained = [dict(masking=m, seed=s, probe=0.3 + 0.01 * s, probe_random_init=0.2, seconds=60.0, updates=5)
+                  for m in MASKINGS for s in (1, 2, 3)]
+    summary = summarize(runs, pretrained, dict(hours={}, utterances={}))
+    row = {r["condition"]: r for r in summary["rows"]}
+    values = np.array([61.0, 62.0, 63.0])
+    assert row["easy_to_hard"]["greedy_wer"]["mean"] == pytest.approx(values.mean())
+    assert row["easy_to_hard"]["greedy_wer"]["sd"] == pytest.approx(values.std(ddof=1))  # sample sd, as reported
+    assert row["none"]["kenlm_cer"]["values"] == [46.0, 47.0, 48.0]
+    assert summary["probe"]["random"]["mean"] == pytest.approx(0.32)
+    assert "| train_10m | EH-MAM (easy-to-hard masking) | 0.001 | 62.0 ± 1.0 |" in table(summary)
+    # the learning rate with the lowest valid UER wins; a tie goes to the smaller one
+    assert best_lr({1e-3: {"best_valid_uer": 60.0}, 3e-3: {"best_valid_uer": 55.0}}) == 3e-3
+    assert best_lr({1e-3: {"best_valid_uer": 55.0}, 3e-3: {"best_valid_uer": 55.0}}) == 1e-3

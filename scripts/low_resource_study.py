@@ -31,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
@@ -72,13 +73,13 @@ FULL = Plan(
                 labelled_minutes=(10, 60)),
     pretrain_config="small_cpu", pretrain_overrides=[],
     finetune_config="small_cpu",
-    finetune_updates={10: 300, 60: 700},
-    finetune_overrides={10: ["checkpoint.save_interval_updates=100", "dataset.validate_interval_updates=100"],
+    finetune_updates={10: 600, 60: 1000},
+    finetune_overrides={10: ["checkpoint.save_interval_updates=150", "dataset.validate_interval_updates=150"],
                         60: []},
     # random weights get the tuning: two rates on valid; the pretrained models keep the config's
-    lrs={"pretrained": [1e-3], "none": [1e-3, 3e-3]},
+    lrs={"pretrained": [5e-4], "none": [2e-3, 5e-3]},
     seeds=[1, 2, 3],
-    probe=dict(steps=200, max_utterances=150),
+    probe=dict(steps=200, max_utterances=80),  # per split; the probe fits ten full-batch regressions
     lm_weights="0.5,1,2", word_scores="-1,0,1",
 )
 
@@ -100,8 +101,13 @@ QUICK = Plan(
 )
 
 
+_LOG = threading.Lock()
+
+
 def log(message: str) -> None:
-    print(f"[study] {message}", flush=True)
+    with _LOG:  # runs finish on several threads; one whole line each
+        sys.stdout.write(f"[study] {message}\n")
+        sys.stdout.flush()
 
 
 def hydra_train(config_dir: Path, config: str, data: Path, run: Path, overrides: list, threads: int) -> float:

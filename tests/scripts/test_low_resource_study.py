@@ -1,11 +1,15 @@
 """The low-resource study's plumbing (--quick): every condition, size and seed is fine-tuned,
 decoded and tabled, the pretrained checkpoints probed, and a second call reuses every run."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scripts.low_resource_study import CONDITIONS, FULL, LABELS, MASKINGS, QUICK, best_lr, main, summarize, table
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def checkpoint_stamps(work):
@@ -90,3 +94,21 @@ def test_summary_statistics_and_the_learning_rate_choice():
     # the learning rate with the lowest valid UER wins; a tie goes to the smaller one
     assert best_lr({1e-3: {"best_valid_uer": 60.0}, 3e-3: {"best_valid_uer": 55.0}}) == 3e-3
     assert best_lr({1e-3: {"best_valid_uer": 55.0}, 3e-3: {"best_valid_uer": 55.0}}) == 1e-3
+
+
+def test_the_small_model_sits_between_tiny_and_base_at_the_size_the_readme_gives():
+    from omegaconf import OmegaConf
+
+    from ehmam.configs import config_from_dict
+    from ehmam.models import EhmamConfig, EhmamModel, tiny_config
+
+    yaml = OmegaConf.load(REPO / "examples/ehmam/config/small_cpu.yaml")
+    model_block = OmegaConf.to_container(yaml, resolve=True)["model"]
+    small = EhmamModel(config_from_dict(EhmamConfig, model_block, ignore=["_name", "easy_to_hard_updates"]))
+
+    def trained(model):
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    assert trained(EhmamModel(tiny_config())) < trained(small) < trained(EhmamModel(EhmamConfig())) / 100
+    assert round(trained(small) / 1e6, 2) == 0.54  # README: "0.54 M trained parameters"
+    assert "0.54 M trained parameters" in (REPO / "README.md").read_text()

@@ -21,7 +21,7 @@ searched on valid. Every pretrained checkpoint also gets the frozen-feature phon
 Resumable: every finished step leaves a ``result.json`` and is reused; a run stopped in the
 middle resumes from its last checkpoint (fairseq's ``checkpoint_last.pt``). Outputs in
 ``--work``: ``results.json`` (every run and the summary), ``table.md`` and
-``wer_vs_minutes.png``.
+``wer_vs_minutes.png`` (CER and WER against labelled minutes).
 """
 from __future__ import annotations
 
@@ -163,10 +163,15 @@ def build_lm(data: Path, out: Path, largest: str) -> Path:
 
 
 def in_parallel(jobs: int, calls: list) -> list:
-    """Run the zero-argument ``calls`` (each one training subprocess) ``jobs`` at a time; their results in order."""
+    """Run the zero-argument ``calls`` (each one training subprocess) ``jobs`` at a time; their results
+    in order. A failure cancels the calls not yet started; those running finish and are kept."""
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         futures = [pool.submit(call) for call in calls]
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def quietly(function, *args):
@@ -313,27 +318,63 @@ def table(summary: dict) -> str:
 
 
 def plot(summary: dict, path: Path) -> None:
+    """Test error against labelled minutes, one line per condition (mean ± sd over seeds): greedy
+    CER, greedy WER and 4-gram WER side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, method, title in zip(axes, ("greedy", "kenlm"), ("greedy", "4-gram LM (weights searched on valid)")):
+    panels = (("greedy_cer", "test CER, greedy"), ("greedy_wer", "test WER, greedy"),
+              ("kenlm_wer", "test WER, 4-gram LM (weights searched on valid)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 4))
+    minutes = sorted({r["minutes"] for r in summary["rows"]})
+    for ax, (key, title) in zip(axes, panels):
         for condition, color in zip(CONDITIONS, ("tab:red", "tab:blue", "tab:gray")):
             rows = [r for r in summary["rows"] if r["condition"] == condition]
-            ax.errorbar([r["minutes"] for r in rows], [r[f"{method}_wer"]["mean"] for r in rows],
-                        yerr=[r[f"{method}_wer"]["sd"] for r in rows], marker="o", capsize=4, color=color,
+            ax.errorbar([r["minutes"] for r in rows], [r[key]["mean"] for r in rows],
+                        yerr=[r[key]["sd"] for r in rows], marker="o", capsize=4, color=color,
                         label=LABELS[condition])
         ax.set_xscale("log")
-        minutes = sorted({r["minutes"] for r in summary["rows"]})
         ax.set_xticks(minutes, [subset_name(m).removeprefix("train_") for m in minutes])
+        ax.minorticks_off()
         ax.set_xlabel("labelled audio")
-        ax.set_title(f"test WER, {title}")
+        ax.set_ylabel("%, mean ± sd over seeds")
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("WER (%), mean ± sd over seeds")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def finetune_all(plan: Plan, data: Path, work: Path, jobs: int, threads: int) -> list:
+    """Every (size, condition, seed), ``jobs`` runs at a time. Each condition's learning rate is
+    the grid's best on valid UER with the first seed; the grid is queued first, and a condition's
+    other seeds as soon as its own grid is done, so no run waits for another condition's grid.
+    Random masking takes EH-MAM's rate: the ablation changes the masking and nothing else."""
+    sizes = sorted(plan.finetune_updates)
+    kinds = {"easy_to_hard": plan.lrs["pretrained"], "none": plan.lrs["none"]}
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        def submit(condition, minutes, seed, lr):
+            return pool.submit(finetune, plan, data, work, condition, minutes, seed, lr, threads)
+
+        try:
+            grid = {(m, c, lr): submit(c, m, plan.seeds[0], lr) for m in sizes for c, lrs in kinds.items() for lr in lrs}
+            cells = {}
+            for m in sizes:
+                for kind, lrs in kinds.items():
+                    tried = {lr: grid[m, kind, lr].result() for lr in lrs}
+                    lr = best_lr(tried)
+                    if len(tried) > 1:
+                        log(f"{LABELS[kind]}, {subset_name(m)}: lr {lr:g} chosen on valid UER ("
+                            + ", ".join(f"{x:g}: {r['best_valid_uer']:.1f}" for x, r in tried.items()) + ")")
+                    for condition in (kind, "random") if kind == "easy_to_hard" else (kind,):
+                        for seed in plan.seeds:
+                            reuse = condition == kind and seed == plan.seeds[0]
+                            cells[m, condition, seed] = grid[m, kind, lr] if reuse else submit(condition, m, seed, lr)
+            return [cells[m, c, seed].result() for m in sizes for c in CONDITIONS for seed in plan.seeds]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def run_study(plan: Plan, data: Path, work: Path, jobs: int = 1) -> dict:
@@ -345,24 +386,7 @@ def run_study(plan: Plan, data: Path, work: Path, jobs: int = 1) -> dict:
     runs = in_parallel(jobs, [lambda m=m, s=s: pretrain(plan, data, work, m, s, threads)
                               for s in plan.seeds for m in MASKINGS])
     pretrained = [probe_pretrained(plan, data, run, largest) for run in runs]
-    finetuned = []
-    for minutes in sorted(plan.finetune_updates):
-        # each condition's learning rate: the grid with the first seed, chosen on valid UER
-        kinds = {"easy_to_hard": plan.lrs["pretrained"], "none": plan.lrs["none"]}
-        grid = [(c, lr) for c, lrs in kinds.items() for lr in lrs]
-        tried = in_parallel(jobs, [lambda c=c, lr=lr: finetune(plan, data, work, c, minutes, plan.seeds[0], lr, threads)
-                                   for c, lr in grid])
-        lrs = {}
-        for condition in kinds:
-            mine = {lr: r for (c, lr), r in zip(grid, tried) if c == condition}
-            lrs[condition] = best_lr(mine)
-            if len(mine) > 1:
-                log(f"{LABELS[condition]}, {subset_name(minutes)}: lr {lrs[condition]:g} chosen on valid UER ("
-                    + ", ".join(f"{lr:g}: {r['best_valid_uer']:.1f}" for lr, r in mine.items()) + ")")
-        lrs["random"] = lrs["easy_to_hard"]  # the ablation changes the masking and nothing else
-        cells = [(c, seed) for c in CONDITIONS for seed in plan.seeds]
-        finetuned += in_parallel(jobs, [lambda c=c, seed=seed: finetune(plan, data, work, c, minutes, seed, lrs[c], threads)
-                                        for c, seed in cells])
+    finetuned = finetune_all(plan, data, work, jobs, threads)
     runs = [{**r, "test": decode(plan, data, lm, r)} for r in finetuned]
     summary = summarize(runs, pretrained, corpus)
     (work / "results.json").write_text(json.dumps(dict(plan=asdict(plan), summary=summary, pretraining=pretrained,

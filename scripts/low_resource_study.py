@@ -19,7 +19,8 @@ searched on valid. Every pretrained checkpoint also gets the frozen-feature phon
     python scripts/low_resource_study.py --quick          # the plumbing, tiny, in minutes
 
 Resumable: every finished step leaves a ``result.json`` and is reused; a run stopped in the
-middle resumes from its last checkpoint (fairseq's ``checkpoint_last.pt``). Outputs in
+middle resumes from its last checkpoint (fairseq's ``checkpoint_last.pt``). Each run records its
+recipe (``recipe.json``); a run made with another plan is refused, never reused. Outputs in
 ``--work``: ``results.json`` (every run and the summary), ``table.md`` and
 ``wer_vs_minutes.png`` (CER and WER against labelled minutes).
 """
@@ -35,7 +36,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from io import StringIO
 from pathlib import Path
 
@@ -65,7 +66,6 @@ class Plan:
     probe: dict
     lm_weights: str
     word_scores: str
-    notes: dict = field(default_factory=dict)
 
 
 FULL = Plan(
@@ -130,6 +130,30 @@ def hydra_train(config_dir: Path, config: str, data: Path, run: Path, overrides:
     return time.time() - start
 
 
+def check_recipe(run: Path, recipe: dict) -> None:
+    """Record what a run is made with; refuse to reuse or resume one made differently, so a
+    changed plan never mixes with stale runs."""
+    path = run / "recipe.json"
+    recipe = json.loads(json.dumps(recipe))  # as it reads back: tuples become lists
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        if recorded != recipe:
+            then, now = [], []
+            for key in sorted(recipe.keys() | recorded.keys()):
+                old, new = recorded.get(key), recipe.get(key)
+                if key == "overrides" and old is not None and new is not None:  # name the overrides that differ
+                    then += [o for o in old if o not in new]
+                    now += [o for o in new if o not in old]
+                elif old != new:
+                    then.append(f"{key}={old}")
+                    now.append(f"{key}={new}")
+            raise SystemExit(f"[study] {run} was made with a different plan: {', '.join(then)} there, "
+                             f"{', '.join(now)} now. Fix: remove {run} to redo it, or pass another --work")
+        return
+    run.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recipe, indent=2) + "\n")
+
+
 def read_result(run: Path):
     path = run / "result.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -187,10 +211,11 @@ def quietly(function, *args):
 def pretrain(plan: Plan, data: Path, work: Path, masking: str, seed: int, threads: int) -> Path:
     """Pretrain one (masking, seed); the run folder."""
     run = work / "pretrain" / f"{masking}_seed{seed}"
-    if (run / "trained.json").is_file():
-        return run
     overrides = ["dataset.train_subset=pretrain", "dataset.valid_subset=valid", f"common.seed={seed}",
                  f"model.masking.masking={masking}", *plan.pretrain_overrides]
+    check_recipe(run, dict(config=plan.pretrain_config, overrides=overrides, corpus=plan.corpus, probe=plan.probe))
+    if (run / "trained.json").is_file():
+        return run
     seconds = hydra_train(REPO / "examples/ehmam/config", plan.pretrain_config, data, run, overrides, threads)
     log(f"pretrained {run.name} in {seconds:.0f} s")
     (run / "trained.json").write_text(json.dumps(dict(seconds=round(seconds, 1), threads=threads)) + "\n")
@@ -225,10 +250,6 @@ def finetune(plan: Plan, data: Path, work: Path, condition: str, minutes: float,
              threads: int) -> dict:
     """Fine-tune (without decoding); the result holds the validation curve."""
     run = work / "finetune" / subset_name(minutes) / f"{condition}_seed{seed}_lr{lr:g}"
-    done = read_result(run)
-    if done is not None:
-        log(f"reused fine-tuning {run.parent.name}/{run.name}")
-        return done
     pretrained = "easy_to_hard" if condition == "none" else condition
     w2v = work / "pretrain" / f"{pretrained}_seed{seed}" / "ckpt" / "checkpoint_last.pt"
     overrides = [f"model.w2v_path={w2v}", f"dataset.train_subset={subset_name(minutes)}", "dataset.valid_subset=valid",
@@ -237,6 +258,12 @@ def finetune(plan: Plan, data: Path, work: Path, condition: str, minutes: float,
     if condition == "none":  # the pretrained checkpoint only describes the architecture; nothing to keep frozen
         overrides = [o for o in overrides if not o.startswith("model.freeze_finetune_updates=")]
         overrides += ["+model.no_pretrained_weights=true", "model.freeze_finetune_updates=0"]
+    check_recipe(run, dict(config=plan.finetune_config, overrides=overrides, lm_weights=plan.lm_weights,
+                           word_scores=plan.word_scores))
+    done = read_result(run)
+    if done is not None:
+        log(f"reused fine-tuning {run.parent.name}/{run.name}")
+        return done
     seconds = hydra_train(REPO / "examples/ehmam/config/finetuning", plan.finetune_config, data, run, overrides,
                           threads)
     curve = valid_curve(run)

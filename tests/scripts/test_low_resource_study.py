@@ -17,7 +17,7 @@ def checkpoint_stamps(work):
 
 
 @pytest.mark.timeout(900)
-def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys):
+def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys, monkeypatch):
     argv = ["--quick", "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work")]
     summary = main(argv)
     first = capsys.readouterr().out
@@ -66,6 +66,15 @@ def test_quick_study_tables_every_condition_and_reuses_its_runs(tmp_path, capsys
     for verb in ("training ", "pretrained ", "probed ", "fine-tuned ", "decoded "):
         assert f"[study] {verb}" not in second
     assert second.count("[study] reused pretraining") == 2 * len(seeds)
+    assert checkpoint_stamps(work) == stamps
+
+    # a changed plan is refused by the first run it would touch, not mixed with the finished ones
+    updates = QUICK.finetune_updates[sizes[0]]
+    monkeypatch.setitem(QUICK.finetune_updates, sizes[0], updates + 1)
+    changed = rf"different plan: optimization\.max_update={updates} there, optimization\.max_update={updates + 1} now"
+    with pytest.raises(SystemExit, match=changed) as refused:
+        main(argv)
+    assert "Fix: remove" in str(refused.value)
     assert checkpoint_stamps(work) == stamps
 
 

@@ -147,6 +147,12 @@ def align(utts: list[Utterance], sizes: dict[str, int], jobs: int | None) -> dic
     return {u.uid: a for u, a in zip(utts, alignments)}
 
 
+def write_meta(path: Path, utts: list[Utterance]) -> None:
+    """uid, speaker, rate and pitch of each utterance, tab-separated with a header."""
+    path.write_text("uid\tspeaker\trate\tpitch\n"
+                    + "".join(f"{u.uid}\t{u.speaker}\t{u.rate}\t{u.pitch}\n" for u in utts))
+
+
 def write_split(out: Path, split: str, utts: list[Utterance], sizes: dict[str, int],
                 alignments: dict[str, list[PhoneSegment]]) -> None:
     # the audio lies under its own split's folder: a subset (e.g. train_10m) points into wav/train
@@ -155,9 +161,7 @@ def write_split(out: Path, split: str, utts: list[Utterance], sizes: dict[str, i
     (out / f"{split}.wrd").write_text("".join(u.words + "\n" for u in utts))
     (out / f"{split}.ltr").write_text("".join(words_to_letters(u.words) + "\n" for u in utts))
     write_alignments(out / f"{split}.phn", (alignments[u.uid] for u in utts))
-    (out / f"{split}.meta.tsv").write_text(
-        "uid\tspeaker\trate\tpitch\n"
-        + "".join(f"{u.uid}\t{u.speaker}\t{u.rate}\t{u.pitch}\n" for u in utts))
+    write_meta(out / f"{split}.meta.tsv", utts)
 
 
 def make_corpus(out: Path, num_utterances: int = 2000, seed: int = 1, valid_fraction: float = 0.1,

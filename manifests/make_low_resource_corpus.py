@@ -42,7 +42,7 @@ from ehmam.data.audio import SAMPLE_RATE  # noqa: E402
 from ehmam.data.labels import words_to_letters, write_letter_dictionary  # noqa: E402
 from ehmam.data.manifest import write_manifest  # noqa: E402
 from manifests.make_demo_corpus import (  # noqa: E402
-    ACCENTS, PITCH, RATE_WPM, VARIANTS, Utterance, align, sentences_from_fortunes, synthesize, write_split)
+    ACCENTS, PITCH, RATE_WPM, VARIANTS, Utterance, align, sentences_from_fortunes, synthesize, write_meta, write_split)
 
 GENERATOR_VERSION = 1
 AUDIO_SPLITS = ("pool", "train", "valid", "test")
@@ -145,9 +145,7 @@ def make_corpus(out: Path, pool_utterances: int = 3600, train_utterances: int = 
     alignments = align(largest + by_split["valid"] + by_split["test"], sizes, jobs)
     for split, utts in [*labelled.items(), ("valid", by_split["valid"]), ("test", by_split["test"])]:
         write_split(out, split, utts, sizes, alignments)
-    pool_meta = "uid\tspeaker\trate\tpitch\n" + "".join(
-        f"{u.uid}\t{u.speaker}\t{u.rate}\t{u.pitch}\n" for u in by_split["pool"])
-    (out / "pool.meta.tsv").write_text(pool_meta)
+    write_meta(out / "pool.meta.tsv", by_split["pool"])
     write_manifest(out / "pool.tsv", out.resolve(),
                    [(f"wav/pool/{u.uid}.wav", sizes[u.uid]) for u in by_split["pool"]])
     write_manifest(out / "pretrain.tsv", out.resolve(),

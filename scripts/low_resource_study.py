@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass
 from io import StringIO
 from pathlib import Path
@@ -186,16 +186,22 @@ def build_lm(data: Path, out: Path, largest: str) -> Path:
     return out
 
 
-def in_parallel(jobs: int, calls: list) -> list:
-    """Run the zero-argument ``calls`` (each one training subprocess) ``jobs`` at a time; their results
-    in order. A failure cancels the calls not yet started; those running finish and are kept."""
+@contextmanager
+def training_pool(jobs: int):
+    """A pool of ``jobs`` threads, each driving one training subprocess. A failure cancels the
+    calls not yet started; those running finish and are kept for reuse."""
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = [pool.submit(call) for call in calls]
         try:
-            return [f.result() for f in futures]
+            yield pool
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def in_parallel(jobs: int, calls: list) -> list:
+    """Run the zero-argument ``calls`` ``jobs`` at a time; their results in order."""
+    with training_pool(jobs) as pool:
+        return [f.result() for f in [pool.submit(call) for call in calls]]
 
 
 def quietly(function, *args):
@@ -304,8 +310,9 @@ def best_lr(tried: dict) -> float:
 # -- summary -----------------------------------------------------------------------------------------
 
 
-def mean_sd(values: list) -> tuple:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def spread(values: list) -> dict:
+    """The values, their mean and their sample standard deviation (0 for a single seed)."""
+    return dict(values=values, mean=statistics.mean(values), sd=statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
@@ -317,13 +324,13 @@ def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
             for method in ("greedy", "kenlm"):
                 for metric in ("wer", "cer"):
                     values = [r["test"][method][metric] for r in mine]
-                    row[f"{method}_{metric}"] = dict(values=values, mean=mean_sd(values)[0], sd=mean_sd(values)[1])
+                    row[f"{method}_{metric}"] = spread(values)
             rows.append(row)
     probes = {}
     for masking in MASKINGS:
         mine = [p for p in pretrained if p["masking"] == masking]
         values = [p["probe"] for p in mine]
-        probes[masking] = dict(values=values, mean=mean_sd(values)[0], sd=mean_sd(values)[1],
+        probes[masking] = dict(**spread(values),
                                random_init=[p["probe_random_init"] for p in mine],
                                seconds=[p["seconds"] for p in mine], updates=mine[0]["updates"])
     return dict(rows=rows, probe=probes, corpus=dict(hours=corpus["hours"], utterances=corpus["utterances"]))
@@ -380,28 +387,24 @@ def finetune_all(plan: Plan, data: Path, work: Path, jobs: int, threads: int) ->
     Random masking takes EH-MAM's rate: the ablation changes the masking and nothing else."""
     sizes = sorted(plan.finetune_updates)
     kinds = {"easy_to_hard": plan.lrs["pretrained"], "none": plan.lrs["none"]}
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
+    with training_pool(jobs) as pool:
         def submit(condition, minutes, seed, lr):
             return pool.submit(finetune, plan, data, work, condition, minutes, seed, lr, threads)
 
-        try:
-            grid = {(m, c, lr): submit(c, m, plan.seeds[0], lr) for m in sizes for c, lrs in kinds.items() for lr in lrs}
-            cells = {}
-            for m in sizes:
-                for kind, lrs in kinds.items():
-                    tried = {lr: grid[m, kind, lr].result() for lr in lrs}
-                    lr = best_lr(tried)
-                    if len(tried) > 1:
-                        log(f"{LABELS[kind]}, {subset_name(m)}: lr {lr:g} chosen on valid UER ("
-                            + ", ".join(f"{x:g}: {r['best_valid_uer']:.1f}" for x, r in tried.items()) + ")")
-                    for condition in (kind, "random") if kind == "easy_to_hard" else (kind,):
-                        for seed in plan.seeds:
-                            reuse = condition == kind and seed == plan.seeds[0]
-                            cells[m, condition, seed] = grid[m, kind, lr] if reuse else submit(condition, m, seed, lr)
-            return [cells[m, c, seed].result() for m in sizes for c in CONDITIONS for seed in plan.seeds]
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+        grid = {(m, c, lr): submit(c, m, plan.seeds[0], lr) for m in sizes for c, lrs in kinds.items() for lr in lrs}
+        cells = {}
+        for m in sizes:
+            for kind, lrs in kinds.items():
+                tried = {lr: grid[m, kind, lr].result() for lr in lrs}
+                lr = best_lr(tried)
+                if len(tried) > 1:
+                    log(f"{LABELS[kind]}, {subset_name(m)}: lr {lr:g} chosen on valid UER ("
+                        + ", ".join(f"{x:g}: {r['best_valid_uer']:.1f}" for x, r in tried.items()) + ")")
+                for condition in (kind, "random") if kind == "easy_to_hard" else (kind,):
+                    for seed in plan.seeds:
+                        reuse = condition == kind and seed == plan.seeds[0]
+                        cells[m, condition, seed] = grid[m, kind, lr] if reuse else submit(condition, m, seed, lr)
+        return [cells[m, c, seed].result() for m in sizes for c in CONDITIONS for seed in plan.seeds]
 
 
 def run_study(plan: Plan, data: Path, work: Path, jobs: int = 1) -> dict:

@@ -23,6 +23,10 @@ middle resumes from its last checkpoint (fairseq's ``checkpoint_last.pt``). Each
 recipe (``recipe.json``); a run made with another plan is refused, never reused. Outputs in
 ``--work``: ``results.json`` (every run and the summary), ``table.md`` and
 ``wer_vs_minutes.png`` (CER and WER against labelled minutes).
+
+The conditions are compared seed by seed (the same seed's runs paired): the table gives each
+difference's mean, sd and 95 % Student-t interval, and calls a difference only when its interval
+excludes zero; otherwise the seeds cannot tell the two conditions apart.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ from scripts.plot_pretraining import read_fairseq_log  # noqa: E402
 CONDITIONS = ("easy_to_hard", "random", "none")
 LABELS = {"easy_to_hard": "EH-MAM (easy-to-hard masking)", "random": "random masking (data2vec 2.0)",
           "none": "no pretraining (random weights)"}
+SHORT = {"easy_to_hard": "EH-MAM", "random": "random masking", "none": "random weights"}
 MASKINGS = CONDITIONS[:2]
 
 
@@ -315,6 +320,32 @@ def spread(values: list) -> dict:
     return dict(values=values, mean=statistics.mean(values), sd=statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def paired(a: list, b: list) -> dict:
+    """``a - b`` seed by seed: the differences, their mean, sample sd and the 95 % Student-t
+    interval of the mean (None for a single seed). Pairing by seed removes what the two conditions
+    share per seed (fine-tuning order, initialization of the heads) from the comparison."""
+    from scipy.stats import t
+
+    differences = [x - y for x, y in zip(a, b, strict=True)]
+    out = spread(differences)
+    n = len(differences)
+    half = t.ppf(0.975, n - 1) * out["sd"] / n ** 0.5 if n > 1 else None
+    out["interval"] = None if half is None else [out["mean"] - half, out["mean"] + half]
+    return out
+
+
+def verdict(difference: dict, lower: str, higher: str) -> str:
+    """What a paired difference says: ``lower`` or ``higher`` when its interval excludes zero."""
+    if difference["interval"] is None:
+        return "one seed: no interval"
+    low, high = difference["interval"]
+    return lower if high < 0 else higher if low > 0 else "cannot tell apart"
+
+
+CONTRASTS = (("easy_to_hard", "random"), ("easy_to_hard", "none"), ("random", "none"))
+CONTRASTED = ("greedy_cer", "greedy_wer", "kenlm_wer")
+
+
 def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
     rows = []
     for minutes in sorted({r["minutes"] for r in runs}):
@@ -333,7 +364,18 @@ def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
         probes[masking] = dict(**spread(values),
                                random_init=[p["probe_random_init"] for p in mine],
                                seconds=[p["seconds"] for p in mine], updates=mine[0]["updates"])
-    return dict(rows=rows, probe=probes, corpus=dict(hours=corpus["hours"], utterances=corpus["utterances"]))
+    contrasts = []
+    for minutes in sorted({r["minutes"] for r in runs}):
+        cell = {r["condition"]: r for r in rows if r["minutes"] == minutes}
+        for a, b in CONTRASTS:
+            if cell[a]["seeds"] != cell[b]["seeds"]:
+                raise ValueError(f"{a} and {b} at {minutes} min have different seeds: "
+                                 f"{cell[a]['seeds']} and {cell[b]['seeds']}")
+            contrasts.append(dict(minutes=minutes, a=a, b=b, **{
+                k: paired(cell[a][k]["values"], cell[b][k]["values"]) for k in CONTRASTED}))
+    probe_difference = paired(*(probes[m]["values"] for m in MASKINGS))
+    return dict(rows=rows, probe=probes, contrasts=contrasts, probe_contrast=probe_difference,
+                corpus=dict(hours=corpus["hours"], utterances=corpus["utterances"]))
 
 
 def table(summary: dict) -> str:
@@ -348,7 +390,28 @@ def table(summary: dict) -> str:
         lines.append(f"| {LABELS[masking]} | " + ", ".join(f"{v:.3f}" for v in p["values"])
                      + f" | {p['mean']:.3f} ± {p['sd']:.3f} | {statistics.mean(p['random_init']):.3f} | "
                      + f"{statistics.mean(p['seconds']) / 60:.1f} |")
+    lines += ["", "| labelled | A − B, paired by seed (negative: A makes fewer errors) | greedy CER | greedy WER "
+                  "| 4-gram WER | greedy CER says |",
+              "| --- | --- | ---: | ---: | ---: | --- |"]
+    for c in summary["contrasts"]:
+        cells = [difference_cell(c[k]) for k in CONTRASTED]
+        says = verdict(c["greedy_cer"], f"{SHORT[c['a']]} better", f"{SHORT[c['b']]} better")
+        lines.append(f"| {subset_name(c['minutes'])} | {SHORT[c['a']]} − {SHORT[c['b']]} | " + " | ".join(cells)
+                     + f" | {says} |")
+    probe = summary["probe_contrast"]
+    lines += ["", f"Probe accuracy, EH-MAM − random masking, paired by seed: {difference_cell(probe, 3)} "
+                  f"({verdict(probe, 'random masking better', 'EH-MAM better')})."]
     return "\n".join(lines)
+
+
+
+def difference_cell(difference: dict, digits: int = 1) -> str:
+    """``mean ± sd [95 % interval]``."""
+    text = f"{difference['mean']:+.{digits}f} ± {difference['sd']:.{digits}f}"
+    if difference["interval"] is not None:
+        low, high = difference["interval"]
+        text += f" [{low:+.{digits}f}, {high:+.{digits}f}]"
+    return text
 
 
 def plot(summary: dict, path: Path) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.low_resource_study import CONDITIONS, FULL, LABELS, MASKINGS, QUICK, best_lr, main, summarize, table
+from scripts.low_resource_study import (CONDITIONS, FULL, LABELS, MASKINGS, QUICK, best_lr, main, paired, summarize,
+                                        table, verdict)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,9 +101,32 @@ def test_summary_statistics_and_the_learning_rate_choice():
     assert row["none"]["kenlm_cer"]["values"] == [46.0, 47.0, 48.0]
     assert summary["probe"]["random"]["mean"] == pytest.approx(0.32)
     assert "| train_10m | EH-MAM (easy-to-hard masking) | 0.001 | 62.0 ± 1.0 |" in table(summary)
+    # paired by seed: EH-MAM is 10 below random masking on every seed, so its interval excludes 0
+    contrast = {(c["a"], c["b"]): c for c in summary["contrasts"]}
+    assert contrast["easy_to_hard", "random"]["greedy_wer"]["values"] == [-10.0, -10.0, -10.0]
+    assert contrast["easy_to_hard", "random"]["greedy_wer"]["interval"] == pytest.approx([-10.0, -10.0])
+    assert "| train_10m | EH-MAM − random masking | -5.0 ± 0.0 [-5.0, -5.0] | -10.0 ± 0.0 [-10.0, -10.0] |" in table(summary)
+    assert summary["probe_contrast"]["values"] == pytest.approx([0.0, 0.0, 0.0])
+    assert "(cannot tell apart)" in table(summary)
     # the learning rate with the lowest valid UER wins; a tie goes to the smaller one
     assert best_lr({1e-3: {"best_valid_uer": 60.0}, 3e-3: {"best_valid_uer": 55.0}}) == 3e-3
     assert best_lr({1e-3: {"best_valid_uer": 55.0}, 3e-3: {"best_valid_uer": 55.0}}) == 1e-3
+
+
+def test_paired_differences_against_the_student_t_formula():
+    a, b = [30.0, 41.0, 35.5, 38.0], [36.0, 44.5, 35.0, 43.0]
+    d = np.array(a) - np.array(b)
+    # t(0.975, 3 degrees of freedom) = 3.182446 (statistical tables)
+    half = 3.182446 * d.std(ddof=1) / np.sqrt(len(d))
+    difference = paired(a, b)
+    assert difference["mean"] == pytest.approx(d.mean())
+    assert difference["interval"] == pytest.approx([d.mean() - half, d.mean() + half], abs=1e-5)
+    assert verdict(difference, "A better", "B better") == "cannot tell apart"  # -3.5 ± 4.5: spans 0
+    assert verdict(paired([1.0, 2.0, 3.0], [5.0, 5.5, 6.5]), "A better", "B better") == "A better"
+    assert verdict(paired([9.0, 8.0, 9.5], [5.0, 5.5, 6.5]), "A better", "B better") == "B better"
+    assert paired([1.0], [2.0])["interval"] is None
+    with pytest.raises(ValueError):
+        paired([1.0, 2.0], [1.0])  # unpaired seeds are an error, not a silent truncation
 
 
 def test_the_small_model_sits_between_tiny_and_base_at_the_size_the_readme_gives():

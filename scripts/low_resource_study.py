@@ -356,6 +356,7 @@ def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
                 for metric in ("wer", "cer"):
                     values = [r["test"][method][metric] for r in mine]
                     row[f"{method}_{metric}"] = spread(values)
+            row["valid_uer"] = spread([r["best_valid_uer"] for r in mine])
             rows.append(row)
     probes = {}
     for masking in MASKINGS:
@@ -379,10 +380,12 @@ def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ["| labelled | condition | lr | test WER, greedy | test CER, greedy | test WER, 4-gram | test CER, 4-gram |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| labelled | condition | lr | test WER, greedy | test CER, greedy | test WER, 4-gram | test CER, 4-gram "
+             "| best valid UER |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in summary["rows"]:
-        cells = [f"{row[k]['mean']:.1f} ± {row[k]['sd']:.1f}" for k in ("greedy_wer", "greedy_cer", "kenlm_wer", "kenlm_cer")]
+        cells = [f"{row[k]['mean']:.1f} ± {row[k]['sd']:.1f}"
+                 for k in ("greedy_wer", "greedy_cer", "kenlm_wer", "kenlm_cer", "valid_uer")]
         lines.append(f"| {subset_name(row['minutes'])} | {LABELS[row['condition']]} | {row['lr']:g} | " + " | ".join(cells) + " |")
     lines += ["", "| pretraining | probe accuracy (best layer), per seed | mean ± sd | random-init encoder | minutes per run |",
               "| --- | --- | ---: | ---: | ---: |"]

@@ -90,7 +90,8 @@ def test_summary_statistics_and_the_learning_rate_choice():
     for condition, base in (("easy_to_hard", 40.0), ("random", 50.0), ("none", 90.0)):
         for seed in (1, 2, 3):
             test = {m: {"wer": base + seed + (m == "greedy") * 20, "cer": base / 2 + seed} for m in ("greedy", "kenlm")}
-            runs.append(dict(condition=condition, minutes=10, seed=seed, lr=1e-3, test=test))
+            runs.append(dict(condition=condition, minutes=10, seed=seed, lr=1e-3, test=test,
+                             best_valid_uer=base + 2 * seed))
     pretrained = [dict(masking=m, seed=s, probe=0.3 + 0.01 * s, probe_random_init=0.2, seconds=60.0, updates=5)
                   for m in MASKINGS for s in (1, 2, 3)]
     summary = summarize(runs, pretrained, dict(hours={}, utterances={}))
@@ -99,6 +100,7 @@ def test_summary_statistics_and_the_learning_rate_choice():
     assert row["easy_to_hard"]["greedy_wer"]["mean"] == pytest.approx(values.mean())
     assert row["easy_to_hard"]["greedy_wer"]["sd"] == pytest.approx(values.std(ddof=1))  # sample sd, as reported
     assert row["none"]["kenlm_cer"]["values"] == [46.0, 47.0, 48.0]
+    assert row["random"]["valid_uer"]["mean"] == pytest.approx(54.0) and row["random"]["valid_uer"]["sd"] == pytest.approx(2.0)
     assert summary["probe"]["random"]["mean"] == pytest.approx(0.32)
     assert "| train_10m | EH-MAM (easy-to-hard masking) | 0.001 | 62.0 ± 1.0 |" in table(summary)
     # paired by seed: EH-MAM is 10 below random masking on every seed, so its interval excludes 0

@@ -342,13 +342,29 @@ def verdict(difference: dict, lower: str, higher: str) -> str:
     return lower if high < 0 else higher if low > 0 else "cannot tell apart"
 
 
+def difference_cell(difference: dict, digits: int = 1) -> str:
+    """``mean ± sd [95 % interval]``."""
+    text = f"{difference['mean']:+.{digits}f} ± {difference['sd']:.{digits}f}"
+    if difference["interval"] is not None:
+        low, high = difference["interval"]
+        text += f" [{low:+.{digits}f}, {high:+.{digits}f}]"
+    return text
+
+
+def same_seeds(a: dict, b: dict, what: str) -> None:
+    """Paired differences need the same seeds on both sides, in the same order."""
+    if a["seeds"] != b["seeds"]:
+        raise ValueError(f"{what}: different seeds, {a['seeds']} and {b['seeds']}")
+
+
 CONTRASTS = (("easy_to_hard", "random"), ("easy_to_hard", "none"), ("random", "none"))
 CONTRASTED = ("greedy_cer", "greedy_wer", "kenlm_wer")
 
 
 def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
-    rows = []
+    rows, contrasts = [], []
     for minutes in sorted({r["minutes"] for r in runs}):
+        cell = {}
         for condition in CONDITIONS:
             mine = [r for r in runs if r["condition"] == condition and r["minutes"] == minutes]
             row = dict(condition=condition, minutes=minutes, seeds=[r["seed"] for r in mine], lr=mine[0]["lr"])
@@ -358,22 +374,19 @@ def summarize(runs: list, pretrained: list, corpus: dict) -> dict:
                     row[f"{method}_{metric}"] = spread(values)
             row["valid_uer"] = spread([r["best_valid_uer"] for r in mine])
             rows.append(row)
+            cell[condition] = row
+        for a, b in CONTRASTS:
+            same_seeds(cell[a], cell[b], f"{a} and {b} at {minutes} min")
+            contrasts.append(dict(minutes=minutes, a=a, b=b,
+                                  **{k: paired(cell[a][k]["values"], cell[b][k]["values"]) for k in CONTRASTED}))
     probes = {}
     for masking in MASKINGS:
         mine = [p for p in pretrained if p["masking"] == masking]
         values = [p["probe"] for p in mine]
-        probes[masking] = dict(**spread(values),
+        probes[masking] = dict(**spread(values), seeds=[p["seed"] for p in mine],
                                random_init=[p["probe_random_init"] for p in mine],
                                seconds=[p["seconds"] for p in mine], updates=mine[0]["updates"])
-    contrasts = []
-    for minutes in sorted({r["minutes"] for r in runs}):
-        cell = {r["condition"]: r for r in rows if r["minutes"] == minutes}
-        for a, b in CONTRASTS:
-            if cell[a]["seeds"] != cell[b]["seeds"]:
-                raise ValueError(f"{a} and {b} at {minutes} min have different seeds: "
-                                 f"{cell[a]['seeds']} and {cell[b]['seeds']}")
-            contrasts.append(dict(minutes=minutes, a=a, b=b, **{
-                k: paired(cell[a][k]["values"], cell[b][k]["values"]) for k in CONTRASTED}))
+    same_seeds(*(probes[m] for m in MASKINGS), "the probes")
     probe_difference = paired(*(probes[m]["values"] for m in MASKINGS))
     return dict(rows=rows, probe=probes, contrasts=contrasts, probe_contrast=probe_difference,
                 corpus=dict(hours=corpus["hours"], utterances=corpus["utterances"]))
@@ -406,15 +419,6 @@ def table(summary: dict) -> str:
                   f"({verdict(probe, 'random masking better', 'EH-MAM better')})."]
     return "\n".join(lines)
 
-
-
-def difference_cell(difference: dict, digits: int = 1) -> str:
-    """``mean ± sd [95 % interval]``."""
-    text = f"{difference['mean']:+.{digits}f} ± {difference['sd']:.{digits}f}"
-    if difference["interval"] is not None:
-        low, high = difference["interval"]
-        text += f" [{low:+.{digits}f}, {high:+.{digits}f}]"
-    return text
 
 
 def plot(summary: dict, path: Path) -> None:

@@ -110,6 +110,9 @@ def test_summary_statistics_and_the_learning_rate_choice():
     assert "| train_10m | EH-MAM − random masking | -5.0 ± 0.0 [-5.0, -5.0] | -10.0 ± 0.0 [-10.0, -10.0] |" in table(summary)
     assert summary["probe_contrast"]["values"] == pytest.approx([0.0, 0.0, 0.0])
     assert "(cannot tell apart)" in table(summary)
+    # seeds are paired, never zipped blindly: a probe of seed 4 against one of seed 3 is refused
+    with pytest.raises(ValueError, match="the probes: different seeds"):
+        summarize(runs, pretrained[:-1] + [dict(pretrained[-1], seed=4)], dict(hours={}, utterances={}))
     # the learning rate with the lowest valid UER wins; a tie goes to the smaller one
     assert best_lr({1e-3: {"best_valid_uer": 60.0}, 3e-3: {"best_valid_uer": 55.0}}) == 3e-3
     assert best_lr({1e-3: {"best_valid_uer": 55.0}, 3e-3: {"best_valid_uer": 55.0}}) == 1e-3
@@ -123,7 +126,7 @@ def test_paired_differences_against_the_student_t_formula():
     difference = paired(a, b)
     assert difference["mean"] == pytest.approx(d.mean())
     assert difference["interval"] == pytest.approx([d.mean() - half, d.mean() + half], abs=1e-5)
-    assert verdict(difference, "A better", "B better") == "cannot tell apart"  # -3.5 ± 4.5: spans 0
+    assert verdict(difference, "A better", "B better") == "cannot tell apart"  # -3.5 ± 4.55 (half-width): spans 0
     assert verdict(paired([1.0, 2.0, 3.0], [5.0, 5.5, 6.5]), "A better", "B better") == "A better"
     assert verdict(paired([9.0, 8.0, 9.5], [5.0, 5.5, 6.5]), "A better", "B better") == "B better"
     assert paired([1.0], [2.0])["interval"] is None
